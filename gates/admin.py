@@ -1,0 +1,33 @@
+from django.contrib import admin
+
+from gates.models import GateDecision
+
+
+@admin.register(GateDecision)
+class GateDecisionAdmin(admin.ModelAdmin):
+    """Read-only: gate decisions are the audit trail."""
+
+    list_display = (
+        "initiative",
+        "transition",
+        "from_stage",
+        "to_stage",
+        "decided_by",
+        "decided_at",
+    )
+    list_filter = ("transition", "to_stage")
+    search_fields = ("initiative__title", "rationale")
+    list_select_related = ("initiative", "decided_by")
+    date_hierarchy = "decided_at"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

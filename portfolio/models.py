@@ -1,0 +1,239 @@
+"""Users, business units and initiatives, with the initiative's stage machine."""
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+from gates import permissions
+from gates.criteria import gate_open
+from gates.stages import STOPPABLE, Stage, StopReason
+from gates.stages import Transition as T
+
+
+class User(AbstractUser):
+    """Gantry's user. Roles are Django groups (see portfolio.roles)."""
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.username
+
+
+class BusinessUnit(models.Model):
+    name = models.CharField(max_length=120, unique=True)
+    slug = models.SlugField(max_length=120, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Initiative(ConcurrentTransitionMixin, models.Model):
+    """An AI initiative moving through Gantry's gated stages.
+
+    `stage` changes only through the transition methods below, and those are called only by
+    `gates.services.decide`, which records the gate decision in the same transaction.
+    """
+
+    title = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=220, unique=True)
+    summary = models.TextField(blank=True)
+    business_unit = models.ForeignKey(
+        BusinessUnit, on_delete=models.PROTECT, related_name="initiatives"
+    )
+    sponsor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="sponsored_initiatives",
+        help_text="The executive who pays for it and answers for it.",
+    )
+    business_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="business_owned_initiatives",
+        help_text="Owns the outcome on the business side.",
+    )
+    operational_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="operated_initiatives",
+        help_text="Runs the system once it is in production.",
+    )
+    delivery_lead = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="delivered_initiatives",
+        help_text="Leads the team that builds it.",
+    )
+    decision_changed = models.TextField(
+        "decision or workflow it changes",
+        blank=True,
+        help_text="Which business decision or workflow will work differently if this succeeds?",
+    )
+    security_model = models.TextField(
+        "security model sketch",
+        blank=True,
+        help_text="Who can see and change what data.",
+    )
+    logging_evidence = models.URLField(
+        "logging evidence",
+        max_length=500,
+        blank=True,
+        help_text="A link showing that logging is in place (dashboard, runbook, log query).",
+    )
+    narrow_audience = models.CharField(
+        "narrow-launch audience",
+        max_length=300,
+        blank=True,
+        help_text="One team, one region or one product line.",
+    )
+    stage = FSMField(default=Stage.FRAME, choices=Stage.choices, protected=True, db_index=True)
+    stop_reason = models.CharField(max_length=40, choices=StopReason.choices, blank=True)
+    stage_entered_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title"]
+        indexes = [models.Index(fields=["business_unit", "stage"], name="initiative_unit_stage")]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def save(self, *args, **kwargs):
+        if not self.slug:
+            self.slug = self._unique_slug()
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self) -> str:
+        return reverse("initiative-detail", args=[self.slug])
+
+    def _unique_slug(self) -> str:
+        base = slugify(self.title)[:200] or "initiative"
+        slug, n = base, 2
+        while Initiative.objects.filter(slug=slug).exclude(pk=self.pk).exists():
+            slug, n = f"{base}-{n}", n + 1
+        return slug
+
+    # Reads used by criteria and pages ------------------------------------------------------
+    @property
+    def owner_ids(self) -> set[int]:
+        ids = {self.business_owner_id, self.operational_owner_id, self.delivery_lead_id}
+        return {pk for pk in ids if pk is not None}
+
+    def is_owned_by(self, user) -> bool:
+        return bool(user and user.is_authenticated and user.pk in self.owner_ids)
+
+    @property
+    def primary_metric(self):
+        """The primary metric, read from a prefetch of `metrics` when the selector made one."""
+        return next((m for m in self.metrics.all() if m.is_primary), None)
+
+    @property
+    def days_in_stage(self) -> int:
+        return (timezone.now() - self.stage_entered_at).days
+
+    # The stage machine (DESIGN.md). Criteria come from the registry in gates.criteria ------
+    def _enter_stage(self) -> None:
+        self.stage_entered_at = timezone.now()
+
+    @transition(
+        field=stage,
+        source=Stage.FRAME,
+        target=Stage.THIN_SLICE,
+        conditions=[gate_open(T.APPROVE_FRAME)],
+        permission=permissions.executive_or_manager,
+    )
+    def approve_frame(self):
+        self._enter_stage()
+
+    @transition(
+        field=stage,
+        source=Stage.THIN_SLICE,
+        target=Stage.READINESS_REVIEW,
+        conditions=[gate_open(T.SUBMIT_FOR_REVIEW)],
+        permission=permissions.may_submit_for_review,
+    )
+    def submit_for_review(self):
+        self._enter_stage()
+
+    @transition(
+        field=stage,
+        source=Stage.READINESS_REVIEW,
+        target=Stage.NARROW_LAUNCH,
+        conditions=[gate_open(T.PASS_REVIEW)],
+        permission=permissions.may_decide_review,
+    )
+    def pass_review(self):
+        self._enter_stage()
+
+    @transition(
+        field=stage,
+        source=Stage.READINESS_REVIEW,
+        target=Stage.THIN_SLICE,
+        conditions=[gate_open(T.FAIL_REVIEW)],
+        permission=permissions.may_decide_review,
+    )
+    def fail_review(self):
+        self._enter_stage()
+
+    @transition(
+        field=stage,
+        source=Stage.NARROW_LAUNCH,
+        target=Stage.WIDE_LAUNCH,
+        conditions=[gate_open(T.WIDEN)],
+        permission=permissions.executive_or_manager,
+    )
+    def widen(self):
+        self._enter_stage()
+
+    @transition(
+        field=stage,
+        source=Stage.NARROW_LAUNCH,
+        target=Stage.THIN_SLICE,
+        conditions=[gate_open(T.ROLL_BACK)],
+        permission=permissions.executive_or_manager,
+    )
+    def roll_back(self):
+        self._enter_stage()
+
+    @transition(
+        field=stage,
+        source=STOPPABLE,
+        target=Stage.STOPPED,
+        conditions=[gate_open(T.STOP)],
+        permission=permissions.executive_or_manager,
+    )
+    def stop(self, reason: str):
+        self.stop_reason = reason
+        self._enter_stage()
+
+    @transition(
+        field=stage,
+        source=Stage.STOPPED,
+        target=Stage.FRAME,
+        conditions=[gate_open(T.REOPEN)],
+        permission=permissions.executive_or_manager,
+    )
+    def reopen(self):
+        self.stop_reason = ""
+        self._enter_stage()

@@ -1,0 +1,27 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from gates import views as gate_views
+from portfolio import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("initiatives/", views.initiative_list, name="initiative-list"),
+    path("initiatives/new/", views.initiative_create, name="initiative-create"),
+    path("initiatives/<slug:slug>/", views.initiative_detail, name="initiative-detail"),
+    path("initiatives/<slug:slug>/edit/", views.initiative_edit, name="initiative-edit"),
+    path(
+        "initiatives/<slug:slug>/decide/<str:transition>/",
+        gate_views.decide,
+        name="initiative-decide",
+    ),
+    path("healthz", views.healthz, name="healthz"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,1 @@
+"""Readiness reviews: checklist templates, reviews, items and pre-launch work."""
