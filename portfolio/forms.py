@@ -13,6 +13,14 @@ class PersonChoiceField(forms.ModelChoiceField):
 
 
 class InitiativeForm(forms.ModelForm):
+    logging_evidence = forms.URLField(
+        required=False,
+        max_length=500,
+        assume_scheme="https",
+        label=Initiative._meta.get_field("logging_evidence").verbose_name.capitalize(),
+        help_text=Initiative._meta.get_field("logging_evidence").help_text,
+    )
+
     class Meta:
         model = Initiative
         fields = [

@@ -113,6 +113,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_MANIFEST = env_bool("STATIC_MANIFEST", not DEBUG)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -120,12 +121,13 @@ STORAGES = {
         # that no collectstatic step is needed.
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
-            if env_bool("STATIC_MANIFEST", not DEBUG)
+            if STATIC_MANIFEST
             else "django.contrib.staticfiles.storage.StaticFilesStorage"
         )
     },
 }
-WHITENOISE_USE_FINDERS = DEBUG
+# Without collectstatic (demo, tests) WhiteNoise serves straight from static/.
+WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
 
 # Celery: without a broker, tasks run eagerly in-process (the embedded demo default).
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")

@@ -1,0 +1,56 @@
+"""Browser fixtures: real Chromium driven by Playwright against Django's live server."""
+
+import os
+import shutil
+
+import pytest
+
+from tests.conftest import skip_or_fail
+
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+def _chromium() -> str | None:
+    path = os.environ.get("GANTRY_CHROMIUM") or "/usr/bin/chromium"
+    return path if os.path.exists(path) else shutil.which("chromium")
+
+
+@pytest.fixture
+def browser_page(live_server, monkeypatch):
+    """A fresh Chromium page; skips where Chromium or Playwright is missing (fails in CI)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        skip_or_fail("needs the playwright package", variable="GANTRY_REQUIRE_BROWSER")
+    executable = _chromium()
+    if executable is None:
+        skip_or_fail(
+            "needs Chromium: apt-get install chromium (or set GANTRY_CHROMIUM)",
+            variable="GANTRY_REQUIRE_BROWSER",
+        )
+    # Playwright's sync API runs an event loop in this thread; the ORM calls made here by
+    # the test itself are still synchronous and safe.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 900})
+        page.set_default_timeout(15_000)
+        page.base_url = live_server.url
+        yield page
+        browser.close()
+
+
+def login(page, username: str, password: str) -> None:
+    page.goto(page.base_url + "/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(page.base_url + "/")
