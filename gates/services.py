@@ -50,6 +50,15 @@ def user_transitions(initiative, user) -> list[str]:
     ]
 
 
+def may_take(initiative, transition: str, user) -> bool:
+    """Whether the user holds the permission for `transition` on this initiative, any stage."""
+    return any(
+        t.has_perm(initiative, user)
+        for t in initiative.get_all_stage_transitions()
+        if t.name == transition
+    )
+
+
 def decide(
     *,
     initiative,
@@ -152,8 +161,16 @@ def import_history(*, initiative, decisions: list[dict]) -> None:
     """
     stage = initiative.stage
     rows = []
+    previous = initiative.stage_entered_at
     for item in decisions:
         name = Transition(item["transition"]).value
+        if not (item.get("rationale") or "").strip():
+            raise DecisionError(f"{name} needs a rationale.")
+        if name == Transition.STOP and item.get("stop_reason") not in StopReason.values:
+            raise DecisionError("A stop needs a reason category.")
+        if item["decided_at"] < previous or item["decided_at"] > timezone.now():
+            raise DecisionError(f"{name} must be dated after the one before it, and not ahead.")
+        previous = item["decided_at"]
         options = [t for t in initiative.get_all_stage_transitions() if t.name == name]
         step = next((t for t in options if t.source == stage), None)
         if step is None:

@@ -18,10 +18,8 @@ def decide(request, slug: str, transition: str):
     if transition not in Transition.values:
         raise Http404("No such transition.")
     initiative = get_object_or_404(Initiative, slug=slug)
-    # Permission first: a forbidden request answers 403 whatever the form holds.
-    if transition in services.available_transitions(
-        initiative
-    ) and transition not in services.user_transitions(initiative, request.user):
+    # Permission first: a forbidden request answers 403 whatever the form or stage holds.
+    if not services.may_take(initiative, transition, request.user):
         raise PermissionDenied(f"You may not {Transition(transition).label.lower()}.")
     form = DecisionForm(request.POST, transition=transition)
     if not form.is_valid():

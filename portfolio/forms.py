@@ -50,6 +50,7 @@ class InitiativeForm(forms.ModelForm):
             self.fields[name] = PersonChoiceField(
                 queryset=people,
                 required=False,
+                empty_label="— nobody named —",
                 label=field.label,
                 help_text=field.help_text,
             )

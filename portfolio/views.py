@@ -69,7 +69,9 @@ def render_initiative(request, slug: str, *, bound_form: DecisionForm | None = N
     if next_gate:
         outcomes[next_gate] = registry.evaluate(initiative, next_gate)
     actions = []
-    for name in services.user_transitions(initiative, user):
+    # The forward gate first, the ways back or out after it.
+    ordered = sorted(services.user_transitions(initiative, user), key=lambda n: n != next_gate)
+    for name in ordered:
         if name not in outcomes:
             outcomes[name] = registry.evaluate(initiative, name)
         form = (
