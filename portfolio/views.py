@@ -104,14 +104,16 @@ def render_initiative(request, slug: str, *, bound_form: DecisionForm | None = N
 def _stepper(initiative) -> list[dict]:
     """The path's stages marked done, current or ahead; a stopped initiative shows where."""
     stage = initiative.stage
-    if stage == Stage.STOPPED:
+    stopped = stage == Stage.STOPPED
+    if stopped:
         last = next(iter(initiative.decisions.all()), None)
         stage = last.from_stage if last else Stage.FRAME
     reached = PATH.index(stage)
+    here = "stopped" if stopped else "current"
     return [
         {
-            "label": s.label,
-            "state": "done" if i < reached else "current" if i == reached else "ahead",
+            "label": f"Stopped in {s.label.lower()}" if stopped and i == reached else s.label,
+            "state": "done" if i < reached else here if i == reached else "ahead",
         }
         for i, s in enumerate(PATH)
     ]
