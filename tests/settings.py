@@ -9,3 +9,7 @@ os.environ.setdefault("STATIC_MANIFEST", "0")
 from portfolio.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Live-server threads must not keep connections open past a test, or the test database
+# cannot be dropped.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
