@@ -39,6 +39,8 @@ class GateDecision(models.Model):
 
     class Meta:
         ordering = ["-decided_at", "-id"]
+        # Related lookups and cascades use the base manager: make it the guarded one too.
+        base_manager_name = "objects"
         indexes = [
             models.Index(fields=["initiative", "-decided_at"], name="decision_initiative_time"),
             models.Index(fields=["-decided_at"], name="decision_time"),

@@ -75,6 +75,10 @@ def decide(
     failing criteria, and ValidationError for a missing rationale or stop reason.
     """
     transition = Transition(transition).value
+    # Permission first, as in the view: a person who may never take this transition is told
+    # so, whatever the rationale, the stage or the criteria say.
+    if not may_take(initiative, transition, user):
+        raise PermissionDenied(f"You may not {Transition(transition).label.lower()}.")
     rationale = (rationale or "").strip()
     if not rationale:
         raise ValidationError({"rationale": "Give the rationale for this decision."})

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.db import models
 
 from metrics.models import Metric
 from portfolio.models import BusinessUnit, Initiative, User
@@ -57,4 +58,5 @@ class InitiativeAdmin(admin.ModelAdmin):
     )
     prepopulated_fields = {"slug": ("title",)}
     autocomplete_fields = ("sponsor", "business_owner", "operational_owner", "delivery_lead")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     inlines = [MetricInline]

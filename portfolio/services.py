@@ -2,6 +2,7 @@
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.utils.text import slugify
 
 from gates import permissions
 from portfolio.models import Initiative
@@ -32,5 +33,17 @@ def save_framing(*, initiative_form, metric_form, user) -> Initiative:
             metric = metric_form.save(commit=False)
             metric.initiative = initiative
             metric.is_primary = True
+            if not metric.slug:
+                metric.slug = _free_metric_slug(initiative, metric.name)
             metric.save()
     return initiative
+
+
+def _free_metric_slug(initiative, name: str) -> str:
+    """A slug for a new metric that no other metric of the initiative uses (the DB demands it)."""
+    base = slugify(name)[:110] or "metric"
+    taken = set(initiative.metrics.values_list("slug", flat=True))
+    slug, n = base, 2
+    while slug in taken:
+        slug, n = f"{base}-{n}", n + 1
+    return slug

@@ -50,3 +50,65 @@ def owner(db):
 @pytest.fixture
 def viewer(db):
     return UserFactory(username="viewer", role=Role.VIEWER)
+
+
+@pytest.fixture
+def superuser(db):
+    return UserFactory(username="admin", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def framing_data(db):
+    """POST data for the framing form (initiative and primary metric), valid by default.
+
+    Given an initiative, the data repeats its current framing; keyword arguments override
+    single fields, e.g. `framing_data(title="")` or `framing_data(**{"metric-unit": ""})`.
+    """
+    from tests.factories import BusinessUnitFactory
+
+    def build(initiative=None, **overrides) -> dict:
+        if initiative is None:
+            data = {
+                "title": "Claims triage",
+                "summary": "Triage incoming claims with a language model.",
+                "business_unit": BusinessUnitFactory().pk,
+                "sponsor": "",
+                "business_owner": "",
+                "operational_owner": "",
+                "delivery_lead": "",
+                "decision_changed": "Which claims an adjuster reviews first.",
+                "security_model": "",
+                "logging_evidence": "",
+                "narrow_audience": "",
+            }
+        else:
+            data = {
+                "title": initiative.title,
+                "summary": initiative.summary,
+                "business_unit": initiative.business_unit_id,
+                "decision_changed": initiative.decision_changed,
+                "security_model": initiative.security_model,
+                "logging_evidence": initiative.logging_evidence,
+                "narrow_audience": initiative.narrow_audience,
+            }
+            for name in ("sponsor", "business_owner", "operational_owner", "delivery_lead"):
+                data[name] = getattr(initiative, f"{name}_id") or ""
+        metric = initiative.primary_metric if initiative is not None else None
+        data.update(
+            {
+                "metric-name": metric.name if metric else "First-contact resolution",
+                "metric-unit": metric.unit if metric else "%",
+                "metric-direction": metric.direction if metric else "higher",
+                "metric-ship_threshold": str(metric.ship_threshold) if metric else "85",
+                "metric-baseline": ""
+                if not metric or metric.baseline is None
+                else str(metric.baseline),
+                "metric-comparison_window_days": str(metric.comparison_window_days)
+                if metric
+                else "14",
+            }
+        )
+        data.update(overrides)
+        return data
+
+    return build

@@ -4,7 +4,10 @@ from decimal import Decimal
 
 import factory
 from django.contrib.auth.models import Group
+from django.utils import timezone
 
+from gates.models import GateDecision
+from gates.stages import Stage, Transition
 from metrics.models import Direction, Metric
 from portfolio.models import BusinessUnit, Initiative, User
 from portfolio.roles import Role
@@ -25,7 +28,8 @@ class UserFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def role(self, create, extracted, **kwargs):
         if create and extracted:
-            self.groups.add(Group.objects.get(name=Role(extracted).value))
+            # get_or_create: transactional tests flush the groups the migration made.
+            self.groups.add(Group.objects.get_or_create(name=Role(extracted).value)[0])
 
 
 class BusinessUnitFactory(factory.django.DjangoModelFactory):
@@ -71,3 +75,22 @@ class MetricFactory(factory.django.DjangoModelFactory):
     ship_threshold = Decimal("85")
     baseline = Decimal("78")
     is_primary = True
+
+
+class GateDecisionFactory(factory.django.DjangoModelFactory):
+    """A decision row written directly, as history for pages: it does not move the stage.
+
+    Tests that need a real stage change go through gates.services.decide (tests.helpers).
+    """
+
+    class Meta:
+        model = GateDecision
+
+    initiative = factory.SubFactory(InitiativeFactory)
+    transition = Transition.APPROVE_FRAME
+    from_stage = Stage.FRAME
+    to_stage = Stage.THIN_SLICE
+    decided_by = factory.SubFactory(UserFactory)
+    decided_at = factory.LazyFunction(timezone.now)
+    rationale = factory.Sequence(lambda n: f"Recorded decision {n} for the test.")
+    evidence = factory.LazyFunction(dict)

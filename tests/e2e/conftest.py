@@ -4,6 +4,7 @@ import os
 import shutil
 
 import pytest
+from django.db import connections
 
 from tests.conftest import skip_or_fail
 
@@ -46,6 +47,9 @@ def browser_page(live_server, monkeypatch):
         page.base_url = live_server.url
         yield page
         browser.close()
+        # ORM calls made while Playwright's loop runs use context-local connections that
+        # pytest-django does not see; close them here or the test database cannot be dropped.
+        connections.close_all()
 
 
 def login(page, username: str, password: str) -> None:
