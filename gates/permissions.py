@@ -37,3 +37,8 @@ def may_edit_framing(initiative, user) -> bool:
     if not _signed_in(user):
         return False
     return is_programme_manager(user) or initiative.is_owned_by(user)
+
+
+def may_manage_feeds(initiative, user) -> bool:
+    """Feeds, tokens and uploads: programme managers and this initiative's owners."""
+    return may_edit_framing(initiative, user)

@@ -1,7 +1,12 @@
 """Metrics: the numbers that decide whether an initiative ships."""
 
+import sys
+from datetime import timedelta
+
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.text import slugify
 
 
@@ -45,6 +50,15 @@ class Metric(models.Model):
         default=14, validators=[MinValueValidator(1), MaxValueValidator(365)]
     )
     is_primary = models.BooleanField("primary", default=False)
+    # The newest snapshot, so that pages read a metric's status with one join.
+    latest_snapshot = models.ForeignKey(
+        "metrics.MetricSnapshot",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
 
     class Meta:
         ordering = ["-is_primary", "name"]
@@ -72,3 +86,139 @@ class Metric(models.Model):
     @property
     def higher_is_better(self) -> bool:
         return self.direction == Direction.HIGHER
+
+
+MAX_DOUBLE = sys.float_info.max
+
+
+class FeedKind(models.TextChoices):
+    LIVE = "live", "Live feed"
+    ONE_OFF_EXTRACT = "one_off_extract", "One-off extract"
+
+
+class Cohort(models.TextChoices):
+    PILOT = "pilot", "Pilot"
+    BASELINE = "baseline", "Baseline"
+    PRODUCTION = "production", "Production"
+
+
+class Verdict(models.TextChoices):
+    MEETING = "meeting", "Meeting threshold"
+    BELOW = "below", "Below threshold"
+    INSUFFICIENT_DATA = "insufficient_data", "Insufficient data"
+    STALE = "stale", "Stale data"
+
+
+class DataFeed(models.Model):
+    """A source of observations for one initiative, authenticated by its own bearer token."""
+
+    initiative = models.ForeignKey(
+        "portfolio.Initiative", on_delete=models.CASCADE, related_name="feeds"
+    )
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=20, choices=FeedKind.choices, default=FeedKind.LIVE)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_feeds",
+        help_text="Answers for this feed delivering on time.",
+    )
+    freshness_hours = models.PositiveIntegerField(
+        "freshness window (hours)",
+        default=24,
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 90)],
+        help_text="The feed is stale when nothing arrived for this long.",
+    )
+    # Only a SHA-256 of the token is kept; the token itself is shown once.
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    token_hint = models.CharField(max_length=16, editable=False)
+    token_rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_delivery_at = models.DateTimeField(null=True, blank=True, editable=False)
+    is_stale = models.BooleanField(default=False, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["initiative", "name"], name="feed_name_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+    @property
+    def freshness_window(self) -> timedelta:
+        return timedelta(hours=self.freshness_hours)
+
+    @property
+    def is_live(self) -> bool:
+        return self.kind == FeedKind.LIVE
+
+
+class Observation(models.Model):
+    """One measured value of a metric, delivered by a feed, for one cohort."""
+
+    id = models.BigAutoField(primary_key=True)
+    metric = models.ForeignKey(
+        Metric, on_delete=models.CASCADE, related_name="observations", db_index=False
+    )
+    feed = models.ForeignKey(
+        DataFeed, on_delete=models.CASCADE, related_name="observations", db_index=False
+    )
+    cohort = models.CharField(max_length=12, choices=Cohort.choices)
+    observed_at = models.DateTimeField()
+    value = models.FloatField()
+    ingested_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            # Re-sending an observation is idempotent. The column order makes this index
+            # also serve the window queries: metric, cohort, then a range of observed_at.
+            models.UniqueConstraint(
+                fields=["metric", "cohort", "observed_at", "feed"], name="observation_key"
+            ),
+            # Finite: NaN and the infinities fall outside the largest double's range.
+            models.CheckConstraint(
+                condition=models.Q(value__gte=-MAX_DOUBLE, value__lte=MAX_DOUBLE),
+                name="observation_value_finite",
+            ),
+        ]
+        indexes = [
+            # The feed's delivery record and the freshness checks of gate 2.
+            models.Index(fields=["feed", "ingested_at"], name="observation_feed_delivery"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric_id} {self.cohort} {self.observed_at:%Y-%m-%d %H:%M} = {self.value}"
+
+
+class MetricSnapshot(models.Model):
+    """What one recompute found for a metric over its comparison window."""
+
+    metric = models.ForeignKey(Metric, on_delete=models.CASCADE, related_name="snapshots")
+    computed_at = models.DateTimeField(default=timezone.now)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    pilot_value = models.FloatField(null=True, blank=True)
+    pilot_count = models.PositiveIntegerField(default=0)
+    baseline_value = models.FloatField(null=True, blank=True)
+    baseline_count = models.PositiveIntegerField(default=0)
+    lift = models.FloatField(null=True, blank=True, help_text="(pilot - baseline) / |baseline|")
+    p_value = models.FloatField(null=True, blank=True)
+    confidence = models.FloatField(
+        null=True, blank=True, help_text="One-sided confidence that the pilot beats the baseline."
+    )
+    verdict = models.CharField(max_length=20, choices=Verdict.choices)
+    summary = models.CharField(max_length=300)
+
+    class Meta:
+        ordering = ["-computed_at", "-id"]
+        get_latest_by = "computed_at"
+        indexes = [
+            models.Index(fields=["metric", "-computed_at"], name="snapshot_metric_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.verdict} at {self.computed_at:%Y-%m-%d %H:%M}"

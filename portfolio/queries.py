@@ -4,7 +4,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 
 from gates.models import GateDecision
 from gates.stages import PATH, Stage
-from metrics.models import Metric
+from metrics.models import DataFeed, Metric
 from portfolio.models import Initiative
 
 PEOPLE = ("sponsor", "business_owner", "operational_owner", "delivery_lead")
@@ -24,7 +24,13 @@ def initiative_detail(slug: str) -> QuerySet:
     return (
         Initiative.objects.select_related("business_unit", "created_by", *PEOPLE)
         .prefetch_related(
-            Prefetch("metrics", queryset=Metric.objects.order_by("-is_primary", "name")),
+            Prefetch(
+                "metrics",
+                queryset=Metric.objects.select_related("latest_snapshot").order_by(
+                    "-is_primary", "name"
+                ),
+            ),
+            Prefetch("feeds", queryset=DataFeed.objects.select_related("owner")),
             Prefetch("decisions", queryset=GateDecision.objects.select_related("decided_by")),
         )
         .filter(slug=slug)

@@ -101,6 +101,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Room for the ingestion API's largest body (metrics.ingest.MAX_BODY_BYTES) and a CSV upload.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -138,7 +140,32 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE: dict = {}
+# Publishing must not hang a request when Redis is down: one quick retry, then the caller
+# logs it and the beat schedule catches up.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+CELERY_BEAT_SCHEDULE = {
+    # Windows slide even when no data arrives; hourly keeps verdicts current without
+    # flooding the snapshot history (deliveries trigger their own recompute).
+    "recompute-all-metrics": {"task": "metrics.tasks.recompute_all_metrics", "schedule": 3600},
+    # Freshness windows are counted in hours; checking every 5 minutes flags a late feed
+    # well within its first hour of lateness.
+    "mark-stale-feeds": {"task": "metrics.tasks.mark_stale_feeds", "schedule": 300},
+}
+
+# The cache holds the recompute debounce keys; Redis when given, per-process memory otherwise.
+CACHE_URL = os.environ.get("CACHE_URL", "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+# Metrics and gates.
+GANTRY_RECOMPUTE_DEBOUNCE_SECONDS = env_int("GANTRY_RECOMPUTE_DEBOUNCE_SECONDS", 10)
+GANTRY_MIN_OBSERVATIONS = env_int("GANTRY_MIN_OBSERVATIONS", 5)
+GANTRY_GATE_CONFIDENCE = float(os.environ.get("GANTRY_GATE_CONFIDENCE", "0.95"))
 
 LOGGING = {
     "version": 1,

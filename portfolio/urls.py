@@ -3,6 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from gates import views as gate_views
+from metrics import api as metrics_api
+from metrics import views as metrics_views
 from portfolio import views
 
 urlpatterns = [
@@ -16,7 +18,19 @@ urlpatterns = [
         gate_views.decide,
         name="initiative-decide",
     ),
+    path("initiatives/<slug:slug>/feeds/new/", metrics_views.feed_create, name="feed-create"),
+    path(
+        "initiatives/<slug:slug>/feeds/<int:feed_id>/rotate/",
+        metrics_views.feed_rotate,
+        name="feed-rotate",
+    ),
+    path("initiatives/<slug:slug>/upload/", metrics_views.upload, name="metrics-upload"),
     path("healthz", views.healthz, name="healthz"),
+    path(
+        "api/v1/feeds/<int:feed_id>/observations",
+        metrics_api.observations,
+        name="api-observations",
+    ),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),

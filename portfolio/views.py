@@ -11,6 +11,8 @@ from gates import permissions, services
 from gates.criteria import registry
 from gates.forms import DecisionForm
 from gates.stages import NEXT_GATE, PATH, Stage, Transition
+from metrics.charts import trend
+from metrics.queries import recent_snapshots
 from portfolio import health, queries
 from portfolio.forms import InitiativeForm, PrimaryMetricForm
 from portfolio.models import BusinessUnit, Initiative
@@ -95,10 +97,30 @@ def render_initiative(request, slug: str, *, bound_form: DecisionForm | None = N
         "next_outcomes": outcomes.get(next_gate, []),
         "actions": actions,
         "decisions": initiative.decisions.all(),
-        "metrics": initiative.metrics.all(),
+        "metrics": _metric_panels(initiative),
+        "feeds": initiative.feeds.all(),
         "may_edit": permissions.may_edit_framing(initiative, user),
+        "may_manage_feeds": permissions.may_manage_feeds(initiative, user),
     }
     return render(request, "portfolio/initiative_detail.html", context, status=status)
+
+
+def _metric_panels(initiative) -> list[dict]:
+    metrics = list(initiative.metrics.all())
+    history = recent_snapshots(m.pk for m in metrics)
+    return [
+        {
+            "metric": m,
+            "snapshot": m.latest_snapshot,
+            "history": history.get(m.pk, []),
+            "chart": trend(
+                history.get(m.pk, []),
+                threshold=None if m.ship_threshold is None else float(m.ship_threshold),
+                baseline=None if m.baseline is None else float(m.baseline),
+            ),
+        }
+        for m in metrics
+    ]
 
 
 def _stepper(initiative) -> list[dict]:

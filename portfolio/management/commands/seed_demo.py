@@ -3,13 +3,19 @@
 Creates business units, one login per role (executive, manager, owner, viewer), the people who
 sponsor and own initiatives, and about thirty initiatives across every stage, each with its
 primary metric and its past gate decisions (through `gates.services.import_history`, the only
-way the demo moves a stage). Running it again creates nothing twice: units, people and
-initiatives that already exist (by slug or username) are left exactly as they are.
+way the demo moves a stage). Initiatives from thin slice on get their data feeds and weeks of
+observations (see _demo_observations), and every metric of a new initiative gets a daily
+history of status snapshots for its trend chart, ending with one computed now. Running it
+again creates nothing twice: units, people and initiatives that already exist (by slug or
+username) are left exactly as they are, feeds, observations and snapshots included.
+
+Feed tokens are random and never shown: whoever wants to push data rotates a feed's token.
 
 The logins' password comes from the DEMO_PASSWORD environment variable (default gantry-demo).
 """
 
 import os
+import secrets
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -21,7 +27,10 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from gates.services import import_history
-from metrics.models import Metric
+from gates.stages import Transition
+from metrics.models import DataFeed, FeedKind, Metric, Observation
+from metrics.services import TOKEN_PREFIX, hash_token
+from metrics.status import mark_stale_feeds, recompute
 from portfolio.management.commands._demo_data import (
     INITIATIVES,
     LOGINS,
@@ -30,6 +39,7 @@ from portfolio.management.commands._demo_data import (
     InitiativeSpec,
     Person,
 )
+from portfolio.management.commands._demo_observations import FEEDS, FeedPlan, points
 from portfolio.models import BusinessUnit, Initiative, User
 from portfolio.roles import role_of
 
@@ -37,6 +47,8 @@ LOGIN_URL = "http://127.0.0.1:8000/accounts/login/"
 DEFAULT_PASSWORD = "gantry-demo"  # noqa: S105 - the documented demo password, not a secret
 # Days between creating an initiative and its first decision: framing takes a while.
 FRAMING_DAYS = 14
+# Days of daily status snapshots before the current one, for the trend charts.
+SNAPSHOT_DAYS = 20
 
 
 class Command(BaseCommand):
@@ -44,16 +56,28 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         password = os.environ.get("DEMO_PASSWORD") or DEFAULT_PASSWORD
-        midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+        now = timezone.now()
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
         with transaction.atomic():
             units, new_units = self._business_units()
             people, new_people = self._people(password)
             new_initiatives, decisions = self._initiatives(units, people, midnight)
+            feeds, observations = self._feeds(new_initiatives, people, midnight, now)
+            snapshots = self._snapshots([i for _, i in new_initiatives], feeds, now)
 
         self._line("Business units", new_units, len(UNITS))
         self._line("People", len(new_people), len(LOGINS) + len(PEOPLE))
-        self._line("Initiatives", new_initiatives, len(INITIATIVES))
+        self._line("Initiatives", len(new_initiatives), len(INITIATIVES))
         self.stdout.write(f"Gate decisions imported: {decisions}")
+        self.stdout.write(
+            f"Data feeds created: {len(feeds)}; observations stored: {observations}; "
+            f"metric snapshots computed: {snapshots}"
+        )
+        if feeds:
+            self.stdout.write(
+                "Feed tokens are not shown: rotate a feed's token on its initiative page to "
+                "push data to it."
+            )
         self._login_instructions(people, new_people, password)
 
     # Writes --------------------------------------------------------------------------------
@@ -98,18 +122,22 @@ class Command(BaseCommand):
         user.groups.add(Group.objects.get_or_create(name=person.role.value)[0])
         return user
 
-    def _initiatives(self, units, people, midnight: datetime) -> tuple[int, int]:
-        created = decisions = 0
+    def _initiatives(
+        self, units, people, midnight: datetime
+    ) -> tuple[list[tuple[InitiativeSpec, Initiative]], int]:
+        """The initiatives created now, with their specs, and the decisions imported."""
+        created, decisions = [], 0
         for spec in INITIATIVES:
             slug = slugify(spec.title)
             if Initiative.objects.filter(slug=slug).exists():
                 continue
-            self._create_initiative(spec, slug, units, people, midnight)
-            created += 1
+            created.append((spec, self._create_initiative(spec, slug, units, people, midnight)))
             decisions += len(spec.history)
         return created, decisions
 
-    def _create_initiative(self, spec: InitiativeSpec, slug, units, people, midnight) -> None:
+    def _create_initiative(
+        self, spec: InitiativeSpec, slug, units, people, midnight
+    ) -> Initiative:
         def person(username):
             return people[username] if username else None
 
@@ -165,6 +193,92 @@ class Command(BaseCommand):
                 for step in spec.history
             ],
         )
+        return initiative
+
+    def _feeds(self, created, people, midnight, now) -> tuple[list[DataFeed], int]:
+        """Feeds of the initiatives created now, and the observations they delivered.
+
+        Rows are written directly, not through `ingest.store`, which dates every delivery
+        now: the demo's deliveries are spread over weeks, and a stale feed's ended days ago.
+        """
+        feeds, rows = [], []
+        for spec, initiative in created:
+            plans = FEEDS.get(spec.title, ())
+            metric = Metric.objects.filter(initiative=initiative, is_primary=True).first()
+            if not plans or metric is None:
+                continue
+            # Feeds are registered once the thin slice starts (at its first approval).
+            approved = next(s for s in spec.history if s.transition == Transition.APPROVE_FRAME)
+            thin_slice_from = _at(midnight, approved.days_ago)
+            for plan in plans:
+                delivered = points(spec.title, plan, unit=metric.unit, now=now)
+                feed = self._create_feed(
+                    initiative, plan, people[plan.owner], delivered, thin_slice_from
+                )
+                feeds.append(feed)
+                rows += [
+                    Observation(
+                        metric=metric,
+                        feed=feed,
+                        cohort=p.cohort,
+                        observed_at=p.observed_at,
+                        value=p.value,
+                        ingested_at=p.ingested_at,
+                    )
+                    for p in delivered
+                ]
+        Observation.objects.bulk_create(rows, batch_size=1000)
+        return feeds, len(rows)
+
+    def _create_feed(self, initiative, plan: FeedPlan, owner, delivered, thin_slice_from):
+        last_delivery = max(p.ingested_at for p in delivered)
+        if plan.kind == FeedKind.LIVE:
+            first_delivery = min(p.ingested_at for p in delivered)
+            registered = min(first_delivery - timedelta(hours=1), thin_slice_from + timedelta(days=2))
+        else:
+            registered = last_delivery - timedelta(minutes=20)
+        # A random token nobody sees: the demo prints none, and rotating gives a new one.
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        feed = DataFeed.objects.create(
+            initiative=initiative,
+            name=plan.name,
+            kind=plan.kind,
+            owner=owner,
+            freshness_hours=plan.freshness_hours,
+            token_hash=hash_token(token),
+            token_hint=token[:10],
+            token_rotated_at=registered,
+            last_delivery_at=last_delivery,
+        )
+        # created_at is auto_now_add; backdate it to when the feed was registered.
+        DataFeed.objects.filter(pk=feed.pk).update(created_at=registered)
+        feed.created_at = registered
+        return feed
+
+    def _snapshots(self, initiatives, feeds: list[DataFeed], now: datetime) -> int:
+        """A daily status history of the new initiatives' metrics, oldest first, then now.
+
+        Each past day sees the feeds' staleness as it was that day, so a feed that went quiet
+        turns its metric stale only from then on. The last step is what beat does: flag the
+        stale feeds, then recompute.
+        """
+        metrics = list(
+            Metric.objects.filter(initiative__in=initiatives).values_list(
+                "pk", "initiative__created_at"
+            )
+        )
+        if not metrics:
+            return 0
+        computed = 0
+        for days_ago in range(SNAPSHOT_DAYS, 0, -1):
+            day = now - timedelta(days=days_ago)
+            existing = [pk for pk, created_at in metrics if created_at <= day]
+            if existing:
+                _flag_stale_as_of(feeds, day)
+                computed += recompute(metric_ids=existing, now=day)
+        mark_stale_feeds(now=now)
+        computed += recompute(metric_ids=[pk for pk, _ in metrics], now=now)
+        return computed
 
     # Output --------------------------------------------------------------------------------
     def _line(self, what: str, created: int, total: int) -> None:
@@ -190,6 +304,15 @@ def _at(midnight: datetime, days_ago: int) -> datetime:
         - timedelta(days=days_ago)
         + timedelta(hours=9 + days_ago % 8, minutes=days_ago * 7 % 60)
     )
+
+
+def _flag_stale_as_of(feeds: list[DataFeed], moment: datetime) -> None:
+    """Flag the demo's live feeds that were stale at `moment` (as mark_stale_feeds would)."""
+    for feed in feeds:
+        feed.is_stale = feed.is_live and (
+            (feed.last_delivery_at or feed.created_at) < moment - feed.freshness_window
+        )
+    DataFeed.objects.bulk_update(feeds, ["is_stale"])
 
 
 def _decimal(value: str | None) -> Decimal | None:

@@ -1,0 +1,61 @@
+"""The ingestion API: POST /api/v1/feeds/<feed id>/observations with a feed's bearer token."""
+
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import RequestDataTooBig
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from metrics import ingest, services
+
+
+def _error(status: int, message: str, errors: list | None = None, **headers) -> JsonResponse:
+    body = {"error": message}
+    if errors is not None:
+        body["errors"] = errors
+    response = JsonResponse(body, status=status)
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+@csrf_exempt  # machines authenticate with a bearer token, not a session cookie
+@login_not_required
+@require_POST
+def observations(request, feed_id: int):
+    feed = services.authenticate_feed(feed_id, request.headers.get("Authorization", ""))
+    if feed is None:
+        return _error(
+            401, "A valid bearer token for this feed is required.", WWW_Authenticate="Bearer"
+        )
+    try:
+        declared = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        declared = 0
+    if declared > ingest.MAX_BODY_BYTES:
+        return _error(413, f"The body is larger than {ingest.MAX_BODY_BYTES} bytes.")
+    try:
+        items = ingest.parse_json_body(request.body)
+    except RequestDataTooBig:
+        return _error(413, f"The body is larger than {ingest.MAX_BODY_BYTES} bytes.")
+    except ingest.TooLarge as exc:
+        return _error(413, str(exc))
+    except ingest.BodyError as exc:
+        return _error(400, str(exc))
+    if not items:
+        return _error(400, "The batch is empty.")
+    batch = ingest.validate(items, feed)
+    if batch.foreign:
+        return _error(
+            403,
+            "The batch names metrics of another initiative; nothing was stored.",
+            [p.as_json("index") for p in batch.foreign],
+        )
+    if batch.problems:
+        return _error(
+            400,
+            f"{len(batch.problems)} problem(s) in the batch; nothing was stored.",
+            [p.as_json("index") for p in batch.problems],
+        )
+    stored = services.ingest(feed=feed, batch=batch)
+    return JsonResponse({"created": stored.created, "duplicates": stored.duplicates}, status=201)

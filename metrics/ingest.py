@@ -1,0 +1,297 @@
+"""Ingestion of observations: validate a whole batch, then store it in one set-based insert.
+
+The JSON API and the CSV upload share this module. A batch is validated completely before
+anything is written; one bad item rejects the batch, and every bad item is reported with its
+index (API) or row number (CSV) and field. Storing is idempotent: an observation already held
+for the same (metric, cohort, observed_at, feed) is counted as a duplicate, not stored again.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from metrics.models import Cohort, DataFeed, Metric, Observation
+
+MAX_BATCH_ITEMS = 10_000
+MAX_BODY_BYTES = 5 * 1024 * 1024
+MAX_CSV_ROWS = 50_000
+MAX_CSV_BYTES = 5 * 1024 * 1024
+# Clocks disagree a little; observations from further ahead than this are refused.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+FIELDS = ("metric", "cohort", "observed_at", "value")
+
+
+@dataclass
+class Problem:
+    where: int  # index in the JSON list, or row number in the CSV file (header is row 1)
+    field: str
+    message: str
+
+    def as_json(self, key: str) -> dict:
+        return {key: self.where, "field": self.field, "message": self.message}
+
+
+@dataclass
+class Batch:
+    """A validated batch: rows of (metric_id, cohort, observed_at, value)."""
+
+    rows: list[tuple[int, str, datetime, float]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    foreign: list[Problem] = field(default_factory=list)  # metrics of another initiative
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not self.foreign
+
+
+@dataclass(frozen=True)
+class Stored:
+    created: int
+    duplicates: int
+    metric_ids: frozenset[int]
+
+
+class BodyError(ValueError):
+    """The request body as a whole is unusable (not JSON, not a list)."""
+
+
+class TooLarge(BodyError):
+    """The body or batch is over the documented limits."""
+
+
+class _NonFinite:
+    """What the JSON parser hands back for NaN, Infinity and -Infinity."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def parse_json_body(body: bytes) -> list:
+    if len(body) > MAX_BODY_BYTES:
+        raise TooLarge(f"The body is larger than {MAX_BODY_BYTES} bytes.")
+    try:
+        data = json.loads(body, parse_constant=_NonFinite)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BodyError(f"The body is not valid JSON: {exc}.") from None
+    if not isinstance(data, list):
+        raise BodyError("The body must be a JSON list of observations.")
+    if len(data) > MAX_BATCH_ITEMS:
+        raise TooLarge(f"A batch holds at most {MAX_BATCH_ITEMS} observations.")
+    return data
+
+
+class MetricIndex:
+    """Resolves a metric reference (slug or id) within the feed's initiative."""
+
+    def __init__(self, feed: DataFeed) -> None:
+        self.by_key: dict[str, int] = {}
+        for pk, slug in Metric.objects.filter(initiative_id=feed.initiative_id).values_list(
+            "pk", "slug"
+        ):
+            self.by_key[slug] = pk
+            self.by_key[str(pk)] = pk
+        self.initiative_id = feed.initiative_id
+
+    def resolve(self, reference) -> int | None:
+        if isinstance(reference, bool) or not isinstance(reference, str | int):
+            return None
+        return self.by_key.get(str(reference).strip())
+
+    def foreign(self, references: set[str]) -> set[str]:
+        """Which unknown references name a metric of another initiative."""
+        ids = {int(r) for r in references if r.isdigit()}
+        found = Metric.objects.filter(Q(slug__in=references) | Q(pk__in=ids)).exclude(
+            initiative_id=self.initiative_id
+        )
+        names = set()
+        for pk, slug in found.values_list("pk", "slug"):
+            names.update({slug, str(pk)} & references)
+        return names
+
+
+def _value(raw, *, from_text: bool) -> tuple[float | None, str | None]:
+    if from_text:
+        if not isinstance(raw, str) or not raw.strip():
+            return None, "is empty; give a number."
+        text = raw.strip()
+        try:
+            number = float(text)
+        except ValueError:
+            return None, f"“{text[:40]}” is not a number (use a dot for decimals)."
+    else:
+        if isinstance(raw, _NonFinite):
+            return None, f"{raw.text} is not a finite number."
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            return None, "must be a JSON number, not a string or other value."
+        try:
+            number = float(raw)
+        except OverflowError:
+            return None, "is too large."
+    if not math.isfinite(number):
+        return None, "must be a finite number."
+    return number, None
+
+
+def _timestamp(raw, now: datetime) -> tuple[datetime | None, str | None]:
+    if not isinstance(raw, str) or not raw.strip():
+        return None, "must be an ISO 8601 timestamp with a timezone."
+    try:
+        moment = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        return None, f"“{raw[:40]}” is not an ISO 8601 timestamp."
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        return None, "has no timezone; add Z or an offset such as +01:00."
+    if moment > now + FUTURE_TOLERANCE:
+        return None, "is in the future."
+    return moment, None
+
+
+def validate(items: list, feed: DataFeed, *, from_text: bool = False, first: int = 0) -> Batch:
+    """Check every item; collect every problem. `first` numbers the first item (0 or 2)."""
+    index = MetricIndex(feed)
+    now = timezone.now()
+    batch = Batch()
+    unknown: dict[str, list[int]] = {}
+    cohorts = set(Cohort.values)
+    for position, item in enumerate(items, start=first):
+        if not isinstance(item, dict):
+            batch.problems.append(
+                Problem(position, "", "must be an object with " + ", ".join(FIELDS))
+            )
+            continue
+        extra = set(item) - set(FIELDS)
+        if extra:
+            batch.problems.append(
+                Problem(
+                    position, sorted(extra)[0], "is not a known field; use " + ", ".join(FIELDS)
+                )
+            )
+        missing = [name for name in FIELDS if item.get(name) in (None, "")]
+        for name in missing:
+            batch.problems.append(Problem(position, name, "is required."))
+        metric_id = None
+        if "metric" not in missing:
+            metric_id = index.resolve(item["metric"])
+            if metric_id is None:
+                unknown.setdefault(str(item["metric"]).strip(), []).append(position)
+        cohort = item.get("cohort")
+        if "cohort" not in missing and cohort not in cohorts:
+            batch.problems.append(
+                Problem(position, "cohort", f"must be one of {', '.join(Cohort.values)}.")
+            )
+        moment = value = None
+        if "observed_at" not in missing:
+            moment, error = _timestamp(item["observed_at"], now)
+            if error:
+                batch.problems.append(Problem(position, "observed_at", error))
+        if "value" not in missing:
+            value, error = _value(item["value"], from_text=from_text)
+            if error:
+                batch.problems.append(Problem(position, "value", error))
+        if metric_id is not None and cohort in cohorts and moment is not None and value is not None:
+            batch.rows.append((metric_id, cohort, moment, value))
+    if unknown:
+        foreign = index.foreign(set(unknown))
+        for reference, positions in unknown.items():
+            for position in positions:
+                if reference in foreign:
+                    batch.foreign.append(
+                        Problem(position, "metric", f"“{reference}” belongs to another initiative.")
+                    )
+                else:
+                    batch.problems.append(
+                        Problem(
+                            position, "metric", f"“{reference}” is not a metric of this initiative."
+                        )
+                    )
+    batch.problems.sort(key=lambda p: (p.where, FIELDS.index(p.field) if p.field in FIELDS else 9))
+    return batch
+
+
+def read_csv(text: str) -> tuple[list[dict], list[Problem]]:
+    """Rows of a CSV upload as dicts, or the problems with its header or size."""
+    if len(text.encode()) > MAX_CSV_BYTES:
+        return [], [Problem(1, "", f"The file is larger than {MAX_CSV_BYTES // 1024 // 1024} MB.")]
+    reader = csv.DictReader(io.StringIO(text))
+    header = [name.strip() for name in (reader.fieldnames or [])]
+    if sorted(header) != sorted(FIELDS):
+        return [], [
+            Problem(1, "", f"The header must name the columns {', '.join(FIELDS)}; it has "
+                    f"{', '.join(header) or 'none'}.")
+        ]  # fmt: skip
+    reader.fieldnames = header
+    rows = []
+    for row in reader:
+        if None in row:  # more cells than the header has
+            return [], [Problem(reader.line_num, "", "has more cells than the header.")]
+        rows.append({k: (v if v is not None else "") for k, v in row.items()})
+        if len(rows) > MAX_CSV_ROWS:
+            return [], [Problem(reader.line_num, "", f"A file holds at most {MAX_CSV_ROWS} rows.")]
+    if not rows:
+        return [], [Problem(2, "", "The file has a header but no rows.")]
+    return rows, []
+
+
+def store(feed: DataFeed, rows: list[tuple[int, str, datetime, float]]) -> Stored:
+    """Insert the rows in one statement, skipping those already held; record the delivery."""
+    now = timezone.now()
+    # Repeats inside one batch are duplicates too; the database sees each key once.
+    unique = list({(m, c, t): (m, c, t, v) for m, c, t, v in rows}.values())
+    with transaction.atomic():
+        created = _insert(feed.pk, unique, now)
+        DataFeed.objects.filter(pk=feed.pk).update(last_delivery_at=now, is_stale=False)
+    feed.last_delivery_at, feed.is_stale = now, False
+    return Stored(
+        created=created,
+        duplicates=len(rows) - created,
+        metric_ids=frozenset(m for m, _, _, _ in unique),
+    )
+
+
+_TABLE = Observation._meta.db_table
+
+
+def _insert(feed_id: int, rows, now: datetime) -> int:
+    if not rows:
+        return 0
+    metric_ids, cohorts, moments, values = (list(column) for column in zip(*rows, strict=True))
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One statement for the whole batch: arrays unnested into rows.
+            cursor.execute(
+                f"""
+                WITH inserted AS (
+                    INSERT INTO {_TABLE}
+                        (metric_id, feed_id, cohort, observed_at, value, ingested_at)
+                    SELECT m, %s, c, t, v, %s
+                    FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::float8[])
+                        AS batch(m, c, t, v)
+                    ON CONFLICT (metric_id, cohort, observed_at, feed_id) DO NOTHING
+                    RETURNING 1
+                )
+                SELECT count(*) FROM inserted
+                """,  # noqa: S608 - the table name is ours, every value is a parameter
+                [feed_id, now, metric_ids, cohorts, moments, values],
+            )
+            return cursor.fetchone()[0]
+        before = Observation.objects.filter(feed_id=feed_id).count()
+        Observation.objects.bulk_create(
+            [
+                Observation(
+                    metric_id=m, feed_id=feed_id, cohort=c, observed_at=t, value=v, ingested_at=now
+                )
+                for m, c, t, v in rows
+            ],
+            ignore_conflicts=True,
+            batch_size=500,
+        )
+        return Observation.objects.filter(feed_id=feed_id).count() - before

@@ -1,0 +1,97 @@
+"""Statistics of a metric's window: aggregates of each cohort and the pilot-vs-baseline test.
+
+The aggregates themselves are computed in the database (see metrics.status); this module
+turns them into a value per cohort, a lift and a confidence. The comparison is Welch's
+t-test on the observations' means (unequal variances, one-sided in the metric's better
+direction), from summary statistics so no observation is loaded into Python.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from scipy import stats as scipy_stats
+
+from metrics.models import Aggregation
+
+
+@dataclass(frozen=True)
+class CohortStats:
+    count: int = 0
+    mean: float | None = None
+    total: float | None = None
+    stddev: float | None = None  # sample standard deviation (n - 1)
+    last: float | None = None
+
+    def value(self, aggregation: str) -> float | None:
+        if self.count == 0:
+            return None
+        if aggregation == Aggregation.SUM:
+            return self.total
+        if aggregation == Aggregation.LAST:
+            return self.last
+        return self.mean
+
+
+@dataclass(frozen=True)
+class Comparison:
+    lift: float | None
+    p_value: float | None
+    confidence: float | None
+
+
+def lift(pilot: float | None, baseline: float | None) -> float | None:
+    """Relative change of the pilot against the baseline; None when undefined."""
+    if pilot is None or baseline is None or baseline == 0:
+        return None
+    return (pilot - baseline) / abs(baseline)
+
+
+def welch_confidence(
+    pilot: CohortStats, baseline: CohortStats, *, higher_is_better: bool, min_count: int
+) -> tuple[float | None, float | None]:
+    """(p_value, confidence) that the pilot's mean beats the baseline's, one-sided.
+
+    None, None with fewer than `min_count` observations in either cohort: never a guess.
+    """
+    if pilot.count < max(min_count, 2) or baseline.count < max(min_count, 2):
+        return None, None
+    sd_p, sd_b = pilot.stddev or 0.0, baseline.stddev or 0.0
+    if sd_p == 0 and sd_b == 0:
+        # Constant values on both sides: the difference is exact, not estimated.
+        better = pilot.mean > baseline.mean if higher_is_better else pilot.mean < baseline.mean
+        p_value = 0.0 if better else 1.0
+        return p_value, 1.0 - p_value
+    result = scipy_stats.ttest_ind_from_stats(
+        pilot.mean,
+        sd_p,
+        pilot.count,
+        baseline.mean,
+        sd_b,
+        baseline.count,
+        equal_var=False,
+        alternative="greater" if higher_is_better else "less",
+    )
+    p_value = float(result.pvalue)
+    if math.isnan(p_value):
+        return None, None
+    return p_value, 1.0 - p_value
+
+
+def compare(
+    pilot: CohortStats,
+    baseline: CohortStats,
+    *,
+    aggregation: str,
+    higher_is_better: bool,
+    min_count: int,
+) -> Comparison:
+    p_value, confidence = welch_confidence(
+        pilot, baseline, higher_is_better=higher_is_better, min_count=min_count
+    )
+    return Comparison(
+        lift=lift(pilot.value(aggregation), baseline.value(aggregation)),
+        p_value=p_value,
+        confidence=confidence,
+    )

@@ -1,0 +1,243 @@
+"""Metric status: recompute snapshots from the observations, aggregated in the database.
+
+One GROUP BY per distinct comparison window (plus one for metrics aggregated by their last
+value) covers every metric asked for, whatever their number; Python then only turns the
+aggregates into verdicts and writes the snapshots in bulk.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Avg, Count, F, OuterRef, Q, StdDev, Subquery, Sum, Window
+from django.db.models.functions import RowNumber
+from django.utils import timezone
+
+from metrics.models import (
+    Aggregation,
+    Cohort,
+    DataFeed,
+    FeedKind,
+    Metric,
+    MetricSnapshot,
+    Observation,
+    Verdict,
+)
+from metrics.stats import CohortStats, compare
+
+log = logging.getLogger(__name__)
+
+COMPARED = [Cohort.PILOT, Cohort.BASELINE]
+
+
+def min_observations() -> int:
+    return getattr(settings, "GANTRY_MIN_OBSERVATIONS", 5)
+
+
+def recompute(*, metric_ids: Iterable[int] | None = None, now: datetime | None = None) -> int:
+    """Compute a snapshot for each metric (all when `metric_ids` is None); returns how many."""
+    now = now or timezone.now()
+    metrics = Metric.objects.only(
+        "id", "initiative_id", "direction", "ship_threshold", "aggregation",
+        "comparison_window_days",
+    )  # fmt: skip
+    if metric_ids is not None:
+        metrics = metrics.filter(pk__in=list(metric_ids))
+    metrics = list(metrics)
+    if not metrics:
+        return 0
+    window_stats = _window_stats(metrics, now, filtered=metric_ids is not None)
+    stale = _stale_initiatives({m.initiative_id for m in metrics})
+    snapshots = [
+        evaluate(
+            metric,
+            window_stats.get((metric.pk, Cohort.PILOT), CohortStats()),
+            window_stats.get((metric.pk, Cohort.BASELINE), CohortStats()),
+            now=now,
+            stale=metric.initiative_id in stale,
+        )
+        for metric in metrics
+    ]
+    with transaction.atomic():
+        MetricSnapshot.objects.bulk_create(snapshots, batch_size=2000)
+        newest = MetricSnapshot.objects.filter(metric=OuterRef("pk")).order_by(
+            "-computed_at", "-id"
+        )
+        target = Metric.objects.all()
+        if metric_ids is not None:
+            target = target.filter(pk__in=[m.pk for m in metrics])
+        target.update(latest_snapshot=Subquery(newest.values("id")[:1]))
+    return len(snapshots)
+
+
+def _window_stats(metrics: list[Metric], now: datetime, *, filtered: bool) -> dict:
+    """{(metric_id, cohort): CohortStats} over each metric's own comparison window."""
+    result: dict = {}
+    windows = sorted({m.comparison_window_days for m in metrics})
+    ids = [m.pk for m in metrics]
+    for days in windows:
+        rows = (
+            _in_window(days, now, ids if filtered else None)
+            .values("metric_id", "cohort")
+            .annotate(
+                n=Count("id"),
+                mean=Avg("value"),
+                total=Sum("value"),
+                sd=StdDev("value", sample=True),
+            )
+            .order_by()
+        )
+        for row in rows:
+            result[(row["metric_id"], row["cohort"])] = CohortStats(
+                count=row["n"], mean=row["mean"], total=row["total"], stddev=row["sd"]
+            )
+    last_metrics = [m for m in metrics if m.aggregation == Aggregation.LAST]
+    for days in sorted({m.comparison_window_days for m in last_metrics}):
+        ranked = (
+            _in_window(days, now, [m.pk for m in last_metrics])
+            .annotate(
+                rank=Window(
+                    RowNumber(),
+                    partition_by=[F("metric_id"), F("cohort")],
+                    order_by=[F("observed_at").desc(), F("id").desc()],
+                )
+            )
+            .filter(rank=1)
+            .values_list("metric_id", "cohort", "value")
+        )
+        for metric_id, cohort, value in ranked:
+            stats = result[(metric_id, cohort)]
+            result[(metric_id, cohort)] = CohortStats(
+                count=stats.count,
+                mean=stats.mean,
+                total=stats.total,
+                stddev=stats.stddev,
+                last=value,
+            )
+    return result
+
+
+def _in_window(days: int, now: datetime, ids: list[int] | None):
+    qs = Observation.objects.filter(
+        metric__comparison_window_days=days,
+        cohort__in=COMPARED,
+        observed_at__gt=now - timedelta(days=days),
+        observed_at__lte=now,
+    )
+    return qs.filter(metric_id__in=ids) if ids is not None else qs
+
+
+def _stale_initiatives(initiative_ids: set[int]) -> set[int]:
+    """Initiatives whose live feeds have all gone stale (one-off extracts never go stale)."""
+    rows = (
+        DataFeed.objects.filter(initiative_id__in=initiative_ids, kind=FeedKind.LIVE)
+        .values("initiative_id")
+        .annotate(total=Count("id"), stale=Count("id", filter=Q(is_stale=True)))
+        .order_by()
+    )
+    return {row["initiative_id"] for row in rows if row["total"] and row["total"] == row["stale"]}
+
+
+def evaluate(
+    metric: Metric, pilot: CohortStats, baseline: CohortStats, *, now: datetime, stale: bool
+) -> MetricSnapshot:
+    """The snapshot (unsaved) that these cohort statistics amount to."""
+    days = metric.comparison_window_days
+    needed = min_observations()
+    comparison = compare(
+        pilot,
+        baseline,
+        aggregation=metric.aggregation,
+        higher_is_better=metric.higher_is_better,
+        min_count=needed,
+    )
+    value = pilot.value(metric.aggregation)
+    threshold = None if metric.ship_threshold is None else float(metric.ship_threshold)
+    if stale:
+        verdict = Verdict.STALE
+        summary = "Every live feed of this initiative has missed its freshness window."
+    elif pilot.count < needed or value is None:
+        verdict = Verdict.INSUFFICIENT_DATA
+        summary = (
+            f"{pilot.count} pilot observation{'s' if pilot.count != 1 else ''} "
+            f"in the last {days} days; at least {needed} are needed."
+        )
+    elif threshold is None:
+        verdict = Verdict.INSUFFICIENT_DATA
+        summary = "No ship threshold is set, so the pilot cannot be judged."
+    else:
+        meets = value >= threshold if metric.higher_is_better else value <= threshold
+        verdict = Verdict.MEETING if meets else Verdict.BELOW
+        summary = describe(metric, pilot, baseline, comparison, meets=meets)
+    return MetricSnapshot(
+        metric_id=metric.pk,
+        computed_at=now,
+        window_start=now - timedelta(days=days),
+        window_end=now,
+        pilot_value=value,
+        pilot_count=pilot.count,
+        baseline_value=baseline.value(metric.aggregation),
+        baseline_count=baseline.count,
+        lift=comparison.lift,
+        p_value=comparison.p_value,
+        confidence=comparison.confidence,
+        verdict=verdict,
+        summary=summary[:300],
+    )
+
+
+def fmt(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
+
+
+def confidence_text(confidence: float) -> str:
+    if confidence > 0.999:
+        return "over 99.9%"
+    return f"{confidence:.0%}" if confidence < 0.99 else f"{confidence:.1%}"
+
+
+def describe(metric, pilot, baseline, comparison, *, meets: bool) -> str:
+    """ "pilot mean 0.87 over 14 days meets 0.85; baseline 0.80; +8.7%, 95% confidence"."""
+    agg = metric.aggregation
+    word = {"mean": "mean", "sum": "total", "last": "latest"}[agg]
+    text = (
+        f"pilot {word} {fmt(pilot.value(agg))} over {metric.comparison_window_days} days "
+        f"{'meets' if meets else 'misses'} {fmt(float(metric.ship_threshold))}"
+    )
+    if baseline.count:
+        text += f"; baseline {fmt(baseline.value(agg))}"
+    if comparison.lift is not None:
+        text += f"; {comparison.lift:+.1%}"
+    if comparison.confidence is not None:
+        text += f", {confidence_text(comparison.confidence)} confidence"
+    elif baseline.count:
+        text += ", too few observations for a confidence"
+    return text
+
+
+def mark_stale_feeds(*, now: datetime | None = None) -> tuple[int, int]:
+    """Flag live feeds that missed their freshness window; clear the flag where they did not.
+
+    Returns (newly stale, newly fresh). One-off extracts are never stale: nobody expects them
+    to deliver again. One UPDATE pair per distinct window length (there are few).
+    """
+    now = now or timezone.now()
+    newly_stale = newly_fresh = 0
+    hours_in_use = DataFeed.objects.values_list("freshness_hours", flat=True).distinct()
+    for hours in sorted(set(hours_in_use)):
+        cutoff = now - timedelta(hours=hours)
+        late = Q(last_delivery_at__lt=cutoff) | Q(
+            last_delivery_at__isnull=True, created_at__lt=cutoff
+        )
+        feeds = DataFeed.objects.filter(freshness_hours=hours)
+        newly_stale += feeds.filter(late, kind=FeedKind.LIVE, is_stale=False).update(is_stale=True)
+        newly_fresh += (
+            feeds.filter(is_stale=True).exclude(late & Q(kind=FeedKind.LIVE)).update(is_stale=False)
+        )
+    return newly_stale, newly_fresh
