@@ -13,3 +13,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Live-server threads must not keep connections open past a test, or the test database
 # cannot be dropped.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+
+# A shared Redis cache (CI) keeps test keys apart from anything else in it.
+CACHES["default"]["KEY_PREFIX"] = "gantry-tests"  # noqa: F405
