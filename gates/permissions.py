@@ -25,8 +25,13 @@ def may_submit_for_review(initiative, user) -> bool:
 
 
 def may_decide_review(initiative, user) -> bool:
-    """A programme manager who has no stake in the initiative (segregation of duties)."""
-    return _signed_in(user) and is_programme_manager(user) and not initiative.is_owned_by(user)
+    """A programme manager with no stake in the initiative (segregation of duties): neither
+    one of its owners nor the assignee of an item of its open readiness review. Also who may
+    assign the review's items."""
+    if not (_signed_in(user) and is_programme_manager(user)) or initiative.is_owned_by(user):
+        return False
+    # The reverse accessor keeps gates free of imports from the readiness app.
+    return not initiative.reviews.filter(outcome="open", items__assignee=user).exists()
 
 
 def may_create_initiative(user) -> bool:

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
+from gates import effects
 from gates.criteria import Outcome, blocking, registry
 from gates.models import GateDecision
 from gates.stages import StopReason, Transition
@@ -123,6 +124,7 @@ def decide(
                 stop_reason=stop_reason if transition == Transition.STOP else "",
                 evidence=_evidence(initiative, outcomes),
             )
+            effects.run(initiative, decision)
     except (ConcurrentTransition, TransitionNotAllowed) as exc:
         initiative.refresh_from_db()
         raise StaleInitiative() from exc

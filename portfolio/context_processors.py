@@ -1,12 +1,15 @@
 from portfolio.roles import role_of
+from readiness.queries import counts_for
 
 
 def navigation(request) -> dict:
-    """The signed-in user's role, shown in the navigation bar."""
+    """The signed-in user's role and open work count, shown in the navigation bar."""
     user = getattr(request, "user", None)
     if not user or not user.is_authenticated:
         return {}
     role = role_of(user)
+    work = counts_for(user)
     return {
-        "nav_role": role.label if role else ("Administrator" if user.is_superuser else "No role")
+        "nav_role": role.label if role else ("Administrator" if user.is_superuser else "No role"),
+        "nav_work_count": work["items"] + work["work"],
     }

@@ -6,6 +6,7 @@ from gates import views as gate_views
 from metrics import api as metrics_api
 from metrics import views as metrics_views
 from portfolio import views
+from readiness import views as readiness_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -25,6 +26,33 @@ urlpatterns = [
         name="feed-rotate",
     ),
     path("initiatives/<slug:slug>/upload/", metrics_views.upload, name="metrics-upload"),
+    path(
+        "initiatives/<slug:slug>/reviews/<int:review_id>/",
+        readiness_views.review_detail,
+        name="review-detail",
+    ),
+    path(
+        "initiatives/<slug:slug>/reviews/<int:review_id>/items/<int:item_id>/assign/",
+        readiness_views.item_assign,
+        name="review-item-assign",
+    ),
+    path(
+        "initiatives/<slug:slug>/reviews/<int:review_id>/items/<int:item_id>/check/",
+        readiness_views.item_check,
+        name="review-item-check",
+    ),
+    path(
+        "initiatives/<slug:slug>/reviews/<int:review_id>/items/<int:item_id>/uncheck/",
+        readiness_views.item_uncheck,
+        name="review-item-uncheck",
+    ),
+    path(
+        "initiatives/<slug:slug>/reviews/<int:review_id>/decide/<str:transition>/",
+        readiness_views.review_decide,
+        name="review-decide",
+    ),
+    path("work-items/<int:work_item_id>/done/", readiness_views.work_item_done, name="work-done"),
+    path("my-work/", readiness_views.my_work, name="my-work"),
     path("healthz", views.healthz, name="healthz"),
     path(
         "api/v1/feeds/<int:feed_id>/observations",

@@ -17,6 +17,7 @@ from portfolio import health, queries
 from portfolio.forms import InitiativeForm, PrimaryMetricForm
 from portfolio.models import BusinessUnit, Initiative
 from portfolio.services import save_framing
+from readiness.queries import reviews_of
 
 
 def home(request):
@@ -99,6 +100,8 @@ def render_initiative(request, slug: str, *, bound_form: DecisionForm | None = N
         "decisions": initiative.decisions.all(),
         "metrics": _metric_panels(initiative),
         "feeds": initiative.feeds.all(),
+        "reviews": reviews_of(initiative),
+        "work_items": initiative.work_items.select_related("assignee"),
         "may_edit": permissions.may_edit_framing(initiative, user),
         "may_manage_feeds": permissions.may_manage_feeds(initiative, user),
     }

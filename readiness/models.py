@@ -1,1 +1,229 @@
-"""Readiness reviews: checklist templates, reviews, items and pre-launch work."""
+"""Readiness reviews: versioned checklist templates, reviews, items, evidence, pre-launch work."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+
+class ChecklistTemplate(models.Model):
+    """One version of the checklist. A review keeps the version it started with."""
+
+    version = models.PositiveIntegerField(unique=True)
+    notes = models.CharField(max_length=300, blank=True, help_text="What changed in this version.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-version"]
+
+    def __str__(self) -> str:
+        return f"Checklist v{self.version}"
+
+    @property
+    def in_use(self) -> bool:
+        return self.reviews.exists()
+
+
+class SystemEvidence(models.TextChoices):
+    """What Gantry measures and attaches to an item by itself."""
+
+    NONE = "", "None"
+    FEED_DELIVERIES = "feed_deliveries", "Feed delivery record (14 days)"
+    MONTHLY_COST = "monthly_cost", "Computed monthly running cost"
+    OPERATIONAL_OWNER = "operational_owner", "Named operational owner"
+
+
+class ChecklistItemTemplate(models.Model):
+    template = models.ForeignKey(ChecklistTemplate, on_delete=models.CASCADE, related_name="items")
+    key = models.SlugField(max_length=60, help_text="Stable across versions.")
+    title = models.CharField(max_length=160)
+    guidance = models.TextField(help_text="What good evidence looks like.")
+    asks_numbers = models.BooleanField(
+        default=False, help_text="Asks for cost per transaction and expected monthly volume."
+    )
+    system_evidence = models.CharField(
+        max_length=30, choices=SystemEvidence.choices, blank=True, default=SystemEvidence.NONE
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["template", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["template", "key"], name="checklist_item_key_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Outcome(models.TextChoices):
+    OPEN = "open", "Open"
+    PASSED = "passed", "Passed"
+    FAILED = "failed", "Failed"
+
+
+class ReadinessReview(models.Model):
+    initiative = models.ForeignKey(
+        "portfolio.Initiative", on_delete=models.CASCADE, related_name="reviews"
+    )
+    template = models.ForeignKey(
+        ChecklistTemplate, on_delete=models.PROTECT, related_name="reviews"
+    )
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    opened_at = models.DateTimeField()
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.OPEN)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision = models.OneToOneField(
+        "gates.GateDecision",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="review",
+        help_text="The pass or fail decision, with its rationale.",
+    )
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["initiative"],
+                condition=Q(outcome="open"),
+                name="review_one_open_per_initiative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Readiness review of {self.initiative} ({self.opened_at:%Y-%m-%d})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("review-detail", args=[self.initiative.slug, self.pk])
+
+    @property
+    def is_open(self) -> bool:
+        return self.outcome == Outcome.OPEN
+
+
+class ReviewItem(models.Model):
+    review = models.ForeignKey(ReadinessReview, on_delete=models.CASCADE, related_name="items")
+    template_item = models.ForeignKey(
+        ChecklistItemTemplate, on_delete=models.PROTECT, related_name="+"
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="review_items",
+    )
+    checked = models.BooleanField(default=False)
+    evidence_text = models.TextField(blank=True)
+    evidence_url = models.URLField(max_length=500, blank=True)
+    cost_per_transaction = models.DecimalField(
+        max_digits=14, decimal_places=6, null=True, blank=True, validators=[MinValueValidator(0)]
+    )
+    monthly_volume = models.DecimalField(
+        "expected monthly volume",
+        max_digits=16,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+    )
+    currency = models.CharField(max_length=3, blank=True)
+    checked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    checked_at = models.DateTimeField(null=True, blank=True)
+    # Optimistic lock: each write bumps it; a write based on an older version is refused.
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["template_item__position", "id"]
+        indexes = [
+            models.Index(fields=["assignee", "checked"], name="review_item_assignee_open"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template_item.title} ({self.review.initiative})"
+
+    @property
+    def monthly_cost(self) -> Decimal | None:
+        if self.cost_per_transaction is None or self.monthly_volume is None:
+            return None
+        return (self.cost_per_transaction * self.monthly_volume).quantize(Decimal("0.01"))
+
+
+class ItemAction(models.TextChoices):
+    ASSIGNED = "assigned", "Assigned"
+    CHECKED = "checked", "Checked"
+    UNCHECKED = "unchecked", "Unchecked"
+
+
+class ReviewItemEvent(models.Model):
+    """The history of an item: every assignment, check and uncheck, with the evidence then."""
+
+    item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="events")
+    action = models.CharField(max_length=12, choices=ItemAction.choices)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    evidence_text = models.TextField(blank=True)
+    evidence_url = models.URLField(max_length=500, blank=True)
+    numbers = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} by {self.user} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class WorkStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    DONE = "done", "Done"
+
+
+class PreLaunchWorkItem(models.Model):
+    """Scoped work before launch: what a failed review found missing."""
+
+    initiative = models.ForeignKey(
+        "portfolio.Initiative", on_delete=models.CASCADE, related_name="work_items"
+    )
+    review_item = models.OneToOneField(
+        ReviewItem, on_delete=models.PROTECT, related_name="work_item"
+    )
+    title = models.CharField(max_length=200)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="work_items",
+    )
+    due_date = models.DateField()
+    status = models.CharField(max_length=10, choices=WorkStatus.choices, default=WorkStatus.OPEN)
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    done_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["status", "due_date", "id"]
+        indexes = [
+            models.Index(fields=["initiative", "status"], name="work_item_initiative_status"),
+            models.Index(fields=["assignee", "status", "due_date"], name="work_item_assignee_due"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title

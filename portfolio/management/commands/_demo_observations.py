@@ -119,7 +119,7 @@ FEEDS: dict[str, tuple[FeedPlan, ...]] = {
         FeedPlan(
             "Settled claims recovery flags",
             owner="mei.chen",
-            series=(Series(PILOT, 14.8, 2.0, drift_to=15.3, per_day=1),),
+            series=(Series(PILOT, 15.0, 1.6, drift_to=15.6, per_day=2),),
         ),
     ),
     "Payroll query assistant": (
@@ -133,7 +133,7 @@ FEEDS: dict[str, tuple[FeedPlan, ...]] = {
         FeedPlan(
             "Purchase order approval events",
             owner="aisha.bello",
-            series=(Series(PILOT, 90.5, 2.0, drift_to=91.5, per_day=2),),
+            series=(Series(PILOT, 91.5, 1.8, drift_to=92.0, per_day=2),),
         ),
         FeedPlan(
             "Manual approval checks extract",

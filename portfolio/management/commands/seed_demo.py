@@ -135,9 +135,7 @@ class Command(BaseCommand):
             decisions += len(spec.history)
         return created, decisions
 
-    def _create_initiative(
-        self, spec: InitiativeSpec, slug, units, people, midnight
-    ) -> Initiative:
+    def _create_initiative(self, spec: InitiativeSpec, slug, units, people, midnight) -> Initiative:
         def person(username):
             return people[username] if username else None
 
@@ -234,7 +232,9 @@ class Command(BaseCommand):
         last_delivery = max(p.ingested_at for p in delivered)
         if plan.kind == FeedKind.LIVE:
             first_delivery = min(p.ingested_at for p in delivered)
-            registered = min(first_delivery - timedelta(hours=1), thin_slice_from + timedelta(days=2))
+            registered = min(
+                first_delivery - timedelta(hours=1), thin_slice_from + timedelta(days=2)
+            )
         else:
             registered = last_delivery - timedelta(minutes=20)
         # A random token nobody sees: the demo prints none, and rotating gives a new one.

@@ -1,0 +1,30 @@
+"""Gate criteria from the readiness review: gate 3's checklist and gate 4's pre-launch work."""
+
+from gates.criteria import Result, registry
+from gates.stages import Transition as T
+from readiness.models import Outcome, WorkStatus
+
+
+@registry.register(T.PASS_REVIEW, key="checklist_complete", label="Readiness checklist complete")
+def checklist_complete(initiative) -> Result:
+    review = initiative.reviews.filter(outcome=Outcome.OPEN).first()
+    if review is None:
+        return Result(False, "No readiness review is open.")
+    items = list(review.items.select_related("template_item"))
+    unchecked = [item.template_item.title for item in items if not item.checked]
+    if not unchecked:
+        return Result(True, f"All {len(items)} checklist items are checked with evidence.")
+    return Result(
+        False,
+        f"{len(unchecked)} of {len(items)} items are not checked: {'; '.join(unchecked)}.",
+    )
+
+
+@registry.register(T.WIDEN, key="no_open_work_items", label="No open pre-launch work items")
+def no_open_work_items(initiative) -> Result:
+    titles = list(
+        initiative.work_items.filter(status=WorkStatus.OPEN).values_list("title", flat=True)
+    )
+    if not titles:
+        return Result(True, "No pre-launch work item is open.")
+    return Result(False, f"{len(titles)} pre-launch work item(s) open: {'; '.join(titles)}.")

@@ -1,0 +1,44 @@
+from django import forms
+from django.contrib.auth import get_user_model
+
+from portfolio.forms import PersonChoiceField
+
+
+class AssignForm(forms.Form):
+    assignee = PersonChoiceField(queryset=get_user_model().objects.none(), required=False,
+                                 empty_label="— unassigned —")  # fmt: skip
+    version = forms.IntegerField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = (
+            get_user_model().objects.filter(is_active=True).order_by("first_name", "username")
+        )
+
+
+class CheckForm(forms.Form):
+    evidence_text = forms.CharField(
+        label="Evidence", widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=5000
+    )
+    evidence_url = forms.URLField(
+        label="Evidence link", required=False, max_length=500, assume_scheme="https"
+    )
+    cost_per_transaction = forms.DecimalField(
+        required=False, min_value=0, max_digits=14, decimal_places=6
+    )
+    monthly_volume = forms.DecimalField(
+        label="Expected monthly volume", required=False, min_value=0, max_digits=16,
+        decimal_places=2,
+    )  # fmt: skip
+    currency = forms.CharField(required=False, max_length=3, initial="EUR")
+    version = forms.IntegerField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, asks_numbers: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not asks_numbers:
+            for name in ("cost_per_transaction", "monthly_volume", "currency"):
+                del self.fields[name]
+
+
+class VersionForm(forms.Form):
+    version = forms.IntegerField(widget=forms.HiddenInput)

@@ -1,0 +1,251 @@
+"""The readiness review page, item actions and "My work". Plain forms; no JavaScript needed."""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from gates import services as gate_services
+from gates.criteria import registry
+from gates.forms import DecisionForm
+from gates.permissions import may_decide_review
+from gates.stages import Transition
+from portfolio.models import Initiative
+from portfolio.queries import owned_by
+from readiness import queries, services
+from readiness.forms import AssignForm, CheckForm, VersionForm
+from readiness.models import PreLaunchWorkItem, ReviewItem, SystemEvidence
+
+
+def review_detail(request, slug: str, review_id: int, *, bound: dict | None = None, status=200):
+    initiative = get_object_or_404(
+        Initiative.objects.select_related("operational_owner", "business_owner", "delivery_lead"),
+        slug=slug,
+    )
+    review = queries.review_detail(initiative, review_id)
+    if review is None:
+        raise Http404("No such review.")
+    user = request.user
+    decides = review.is_open and may_decide_review(initiative, user)
+    bound = bound or {}
+    rows = []
+    for item in review.items.all():
+        template_item = item.template_item
+        mine = review.is_open and item.assignee_id == user.pk
+        rows.append(
+            {
+                "item": item,
+                "template": template_item,
+                "assign_form": bound.get(("assign", item.pk))
+                or (
+                    AssignForm(
+                        initial={"assignee": item.assignee_id, "version": item.version},
+                        prefix=f"a{item.pk}",
+                    )
+                    if decides
+                    else None
+                ),
+                "check_form": bound.get(("check", item.pk))
+                or (
+                    CheckForm(
+                        initial={
+                            "version": item.version,
+                            "evidence_text": item.evidence_text,
+                            "evidence_url": item.evidence_url,
+                        },
+                        asks_numbers=template_item.asks_numbers,
+                        prefix=f"c{item.pk}",
+                    )
+                    if mine and not item.checked
+                    else None
+                ),
+                "may_uncheck": mine and item.checked,
+            }
+        )
+    evidence_kinds = {row["template"].system_evidence for row in rows}
+    decisions = []
+    if decides:
+        for name in (Transition.PASS_REVIEW, Transition.FAIL_REVIEW):
+            form = bound.get(("decide", name)) or DecisionForm(
+                transition=name, initial={"expected_stage": initiative.stage}
+            )
+            outcomes = registry.evaluate(initiative, name)
+            decisions.append(
+                {
+                    "transition": Transition(name),
+                    "form": form,
+                    "outcomes": outcomes,
+                    "blocked": any(o.blocks for o in outcomes),
+                }
+            )
+    context = {
+        "initiative": initiative,
+        "review": review,
+        "rows": rows,
+        "checked": sum(1 for row in rows if row["item"].checked),
+        "decisions": decisions,
+        "may_decide": decides,
+        "deliveries": queries.delivery_record(initiative)
+        if SystemEvidence.FEED_DELIVERIES in evidence_kinds
+        else None,
+        "past_reviews": queries.reviews_of(initiative),
+    }
+    return render(request, "readiness/review_detail.html", context, status=status)
+
+
+def _item(slug: str, review_id: int, item_id: int) -> ReviewItem:
+    return get_object_or_404(
+        ReviewItem.objects.select_related("review__initiative__operational_owner", "template_item"),
+        pk=item_id,
+        review_id=review_id,
+        review__initiative__slug=slug,
+    )
+
+
+def _back(item: ReviewItem):
+    return redirect(f"{item.review.get_absolute_url()}#item-{item.pk}")
+
+
+@require_POST
+def item_assign(request, slug: str, review_id: int, item_id: int):
+    item = _item(slug, review_id, item_id)
+    if not may_decide_review(item.review.initiative, request.user):
+        raise PermissionDenied(
+            "Only a programme manager with no stake in this initiative assigns its items."
+        )
+    form = AssignForm(request.POST, prefix=f"a{item.pk}")
+    if not form.is_valid():
+        return review_detail(
+            request, slug, review_id, bound={("assign", item.pk): form}, status=400
+        )
+    try:
+        services.assign(
+            item=item,
+            assignee=form.cleaned_data["assignee"],
+            user=request.user,
+            expected_version=form.cleaned_data["version"],
+        )
+    except services.Conflict as exc:
+        messages.error(request, str(exc))
+        return review_detail(request, slug, review_id, status=409)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return review_detail(request, slug, review_id, status=400)
+    messages.success(request, f"“{item.template_item.title}” assigned.")
+    return _back(item)
+
+
+@require_POST
+def item_check(request, slug: str, review_id: int, item_id: int):
+    item = _item(slug, review_id, item_id)
+    if item.assignee_id != request.user.pk:
+        raise PermissionDenied("Only the person this item is assigned to may check it.")
+    form = CheckForm(
+        request.POST, asks_numbers=item.template_item.asks_numbers, prefix=f"c{item.pk}"
+    )
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.check(
+                item=item,
+                user=request.user,
+                evidence_text=data["evidence_text"],
+                evidence_url=data["evidence_url"],
+                cost_per_transaction=data.get("cost_per_transaction"),
+                monthly_volume=data.get("monthly_volume"),
+                currency=data.get("currency", ""),
+                expected_version=data["version"],
+            )
+        except services.Conflict as exc:
+            messages.error(request, str(exc))
+            return review_detail(request, slug, review_id, status=409)
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, f"“{item.template_item.title}” checked.")
+            return _back(item)
+    return review_detail(request, slug, review_id, bound={("check", item.pk): form}, status=400)
+
+
+@require_POST
+def item_uncheck(request, slug: str, review_id: int, item_id: int):
+    item = _item(slug, review_id, item_id)
+    form = VersionForm(request.POST)
+    if item.assignee_id != request.user.pk:
+        raise PermissionDenied("Only the person this item is assigned to may uncheck it.")
+    try:
+        services.uncheck(
+            item=item,
+            user=request.user,
+            expected_version=form.cleaned_data["version"] if form.is_valid() else None,
+        )
+    except services.Conflict as exc:
+        messages.error(request, str(exc))
+        return review_detail(request, slug, review_id, status=409)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return review_detail(request, slug, review_id, status=400)
+    messages.success(request, f"“{item.template_item.title}” unchecked.")
+    return _back(item)
+
+
+@require_POST
+def review_decide(request, slug: str, review_id: int, transition: str):
+    """Pass or fail the review from its own page, through the one decision service."""
+    if transition not in (Transition.PASS_REVIEW, Transition.FAIL_REVIEW):
+        raise Http404("No such decision.")
+    initiative = get_object_or_404(Initiative, slug=slug)
+    review = get_object_or_404(initiative.reviews, pk=review_id)
+    if not may_decide_review(initiative, request.user):
+        raise PermissionDenied("Only a programme manager with no stake in this initiative decides.")
+    form = DecisionForm(request.POST, transition=transition)
+    if not form.is_valid():
+        return review_detail(
+            request, slug, review_id, bound={("decide", transition): form}, status=400
+        )
+    try:
+        gate_services.decide(
+            initiative=initiative,
+            transition=transition,
+            user=request.user,
+            rationale=form.cleaned_data["rationale"],
+            expected_stage=form.cleaned_data["expected_stage"],
+        )
+    except gate_services.DecisionError as exc:
+        messages.error(request, str(exc))
+        return review_detail(request, slug, review_id, status=409)
+    messages.success(
+        request,
+        f"Review {'passed' if transition == Transition.PASS_REVIEW else 'failed'}: "
+        f"{initiative.title} is now in {initiative.get_stage_display()}.",
+    )
+    return redirect(review)
+
+
+@require_POST
+def work_item_done(request, work_item_id: int):
+    work_item = get_object_or_404(PreLaunchWorkItem, pk=work_item_id)
+    services.complete_work_item(work_item=work_item, user=request.user)
+    messages.success(request, f"“{work_item.title}” done.")
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect("my-work")
+
+
+def my_work(request):
+    user = request.user
+    return render(
+        request,
+        "readiness/my_work.html",
+        {
+            "items": queries.open_items_for(user),
+            "work_items": queries.open_work_for(user),
+            "initiatives": owned_by(user),
+            "today": timezone.localdate(),
+        },
+    )
