@@ -8,6 +8,7 @@ aggregates into verdicts and writes the snapshots in bulk.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -87,13 +88,18 @@ def _window_stats(metrics: list[Metric], now: datetime, *, filtered: bool) -> di
                 n=Count("id"),
                 mean=Avg("value"),
                 total=Sum("value"),
-                sd=StdDev("value", sample=True),
+                # Population deviation, converted below: SQLite's sample deviation fails
+                # on a single value instead of answering NULL.
+                pop_sd=StdDev("value", sample=False),
             )
             .order_by()
         )
         for row in rows:
             result[(row["metric_id"], row["cohort"])] = CohortStats(
-                count=row["n"], mean=row["mean"], total=row["total"], stddev=row["sd"]
+                count=row["n"],
+                mean=row["mean"],
+                total=row["total"],
+                stddev=_sample_sd(row["pop_sd"], row["n"]),
             )
     last_metrics = [m for m in metrics if m.aggregation == Aggregation.LAST]
     for days in sorted({m.comparison_window_days for m in last_metrics}):
@@ -119,6 +125,12 @@ def _window_stats(metrics: list[Metric], now: datetime, *, filtered: bool) -> di
                 last=value,
             )
     return result
+
+
+def _sample_sd(population_sd: float | None, n: int) -> float | None:
+    if population_sd is None or n < 2:
+        return None
+    return population_sd * math.sqrt(n / (n - 1))
 
 
 def _in_window(days: int, now: datetime, ids: list[int] | None):

@@ -1,11 +1,14 @@
 """seed_demo: a complete, consistent demo portfolio that is safe to load twice."""
 
+import math
+from datetime import timedelta
 from io import StringIO
 from itertools import pairwise
 
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
 from gates import services
@@ -14,7 +17,10 @@ from gates.models import GateDecision
 from gates.permissions import may_decide_review
 from gates.stages import Stage, StopReason
 from gates.stages import Transition as T
-from metrics.models import Metric
+from metrics.models import Cohort, DataFeed, FeedKind, Metric, MetricSnapshot, Observation, Verdict
+from portfolio.management.commands._demo_data import INITIATIVES
+from portfolio.management.commands._demo_observations import FEEDS, points
+from portfolio.management.commands.seed_demo import SNAPSHOT_DAYS
 from portfolio.models import BusinessUnit, Initiative, User
 from portfolio.roles import Role, role_of
 
@@ -37,7 +43,16 @@ def seed() -> str:
 def counts() -> dict[str, int]:
     return {
         model.__name__: model.objects.count()
-        for model in (BusinessUnit, User, Initiative, Metric, GateDecision)
+        for model in (
+            BusinessUnit,
+            User,
+            Initiative,
+            Metric,
+            GateDecision,
+            DataFeed,
+            Observation,
+            MetricSnapshot,
+        )
     }
 
 
@@ -96,6 +111,7 @@ def test_running_twice_creates_nothing_new(seeded):
     assert counts() == before
     assert "Initiatives: 0 created" in output
     assert "Gate decisions imported: 0" in output
+    assert "Data feeds created: 0; observations stored: 0; metric snapshots computed: 0" in output
 
 
 def test_running_again_leaves_an_existing_login_and_initiative_alone(seeded):
@@ -210,3 +226,208 @@ def test_claims_triage_assistant_passes_gate_one_and_the_manager_approves_it(see
 
     initiative.refresh_from_db()
     assert initiative.stage == Stage.THIN_SLICE
+
+
+# Data feeds, observations and metric status ------------------------------------------------
+LAUNCHED = [Stage.NARROW_LAUNCH, Stage.WIDE_LAUNCH]
+
+
+def outcomes(title: str, transition: str) -> dict:
+    initiative = Initiative.objects.get(title=title)
+    return {o.key: o for o in registry.evaluate(initiative, transition)}
+
+
+def latest_verdicts(**filters) -> dict[str, str]:
+    primary = Metric.objects.filter(is_primary=True, **filters).select_related(
+        "initiative", "latest_snapshot"
+    )
+    return {m.initiative.title: m.latest_snapshot.verdict for m in primary}
+
+
+def test_feed_plans_name_initiatives_with_a_metric_past_frame():
+    specs = {spec.title: spec for spec in INITIATIVES}
+    for title, plans in FEEDS.items():
+        spec = specs[title]
+        assert spec.metric is not None, title
+        assert spec.history and spec.history[-1].transition not in (T.STOP, T.REOPEN), title
+        assert all(plan.owner and plan.series for plan in plans), title
+
+
+def test_most_initiatives_from_thin_slice_on_have_an_owned_live_feed(seeded):
+    active = Initiative.objects.filter(
+        stage__in=[Stage.THIN_SLICE, Stage.READINESS_REVIEW, *LAUNCHED]
+    ).annotate(live=Count("feeds", filter=Q(feeds__kind=FeedKind.LIVE, feeds__owner__isnull=False)))
+    with_live = [i for i in active if i.live]
+    assert len(with_live) >= 0.8 * len(active)
+    assert all(i.live for i in active if i.stage in LAUNCHED)
+    assert DataFeed.objects.filter(kind=FeedKind.ONE_OFF_EXTRACT).count() >= 2
+    assert not DataFeed.objects.filter(initiative__stage__in=[Stage.FRAME, Stage.STOPPED]).exists()
+
+
+def test_a_thin_slice_initiative_with_only_a_one_off_extract_fails_gate_two(seeded):
+    only_extracts = [
+        i
+        for i in Initiative.objects.filter(stage=Stage.THIN_SLICE, feeds__isnull=False).distinct()
+        if all(f.kind == FeedKind.ONE_OFF_EXTRACT for f in i.feeds.all())
+    ]
+    assert only_extracts
+    for initiative in only_extracts:
+        results = {o.key: o for o in registry.evaluate(initiative, T.SUBMIT_FOR_REVIEW)}
+        assert not results["live_feed"].passed, initiative.title
+        assert "one-off" in results["live_feed"].reason.lower()
+        assert not results["fresh_data"].passed
+
+
+def test_a_thin_slice_initiative_with_a_fresh_live_feed_passes_gate_two_data_criteria(seeded):
+    results = outcomes("Invoice matching", T.SUBMIT_FOR_REVIEW)
+    assert results["live_feed"].passed, results["live_feed"].reason
+    assert results["fresh_data"].passed, results["fresh_data"].reason
+    assert not blocking(list(results.values()))
+
+
+def test_a_thin_slice_live_feed_went_stale_days_ago(seeded):
+    now = timezone.now()
+    stale = DataFeed.objects.filter(
+        initiative__stage=Stage.THIN_SLICE, kind=FeedKind.LIVE, is_stale=True
+    )
+    assert stale.exists()
+    for feed in stale:
+        assert feed.last_delivery_at < now - timedelta(days=3)
+        assert not feed.initiative.feeds.filter(kind=FeedKind.LIVE, is_stale=False).exists()
+        results = {o.key: o for o in registry.evaluate(feed.initiative, T.SUBMIT_FOR_REVIEW)}
+        assert results["live_feed"].passed
+        assert not results["fresh_data"].passed
+    # Only feeds that missed their window are flagged.
+    for feed in DataFeed.objects.filter(kind=FeedKind.LIVE, is_stale=False):
+        assert feed.last_delivery_at >= now - feed.freshness_window, feed.name
+
+
+def test_every_verdict_appears_among_the_launched_initiatives(seeded):
+    launched = latest_verdicts(initiative__stage__in=LAUNCHED)
+    assert set(launched.values()) == set(Verdict.values)
+    assert list(launched.values()).count(Verdict.MEETING) >= 3
+    assert set(latest_verdicts().values()) == set(Verdict.values)
+
+
+def test_meeting_launches_clearly_beat_their_baseline(seeded):
+    meeting = MetricSnapshot.objects.filter(
+        verdict=Verdict.MEETING,
+        metric__initiative__stage__in=LAUNCHED,
+        metric__latest_snapshot=F("pk"),
+    )
+    assert meeting.count() >= 3
+    for snapshot in meeting.select_related("metric"):
+        metric = snapshot.metric
+        better = (
+            snapshot.pilot_value > snapshot.baseline_value
+            if metric.higher_is_better
+            else snapshot.pilot_value < snapshot.baseline_value
+        )
+        assert better, metric.name
+        assert snapshot.confidence >= 0.95, metric.name
+
+
+def test_a_narrow_launch_past_its_window_passes_gate_four_data_criteria(seeded):
+    initiative = Initiative.objects.get(title="Contact-centre call summarisation")
+    assert initiative.stage == Stage.NARROW_LAUNCH
+    assert initiative.days_in_stage > initiative.primary_metric.comparison_window_days
+    results = outcomes(initiative.title, T.WIDEN)
+    for key in ("window_elapsed", "pilot_meets_threshold", "pilot_beats_baseline"):
+        assert results[key].passed, results[key].reason
+
+
+def test_below_insufficient_and_stale_launches_fail_gate_four_for_their_reason(seeded):
+    below = outcomes("Cash application remittance matching", T.WIDEN)
+    assert not below["pilot_meets_threshold"].passed
+    assert below["pilot_beats_baseline"].passed
+
+    eta = Initiative.objects.get(title="Inbound shipment ETA prediction")
+    snapshot = eta.primary_metric.latest_snapshot
+    assert snapshot.verdict == Verdict.INSUFFICIENT_DATA
+    assert 2 <= snapshot.pilot_count <= 3
+    assert snapshot.baseline_count >= 5
+
+    sanctions = Initiative.objects.get(title="Sanctions screening alert triage")
+    live = sanctions.feeds.filter(kind=FeedKind.LIVE)
+    assert live.count() == 1 and live.get().is_stale
+    assert sanctions.primary_metric.latest_snapshot.verdict == Verdict.STALE
+
+
+def test_every_metric_has_a_daily_snapshot_history_ending_now(seeded):
+    now = timezone.now()
+    for metric in Metric.objects.select_related("initiative", "latest_snapshot"):
+        history = list(metric.snapshots.order_by("computed_at"))
+        assert history, metric.name
+        assert metric.latest_snapshot == history[-1]
+        assert now - timedelta(minutes=5) < history[-1].computed_at <= now
+        assert all(s.computed_at >= metric.initiative.created_at for s in history)
+        if metric.initiative.created_at < now - timedelta(days=SNAPSHOT_DAYS + 1):
+            assert len(history) == SNAPSHOT_DAYS + 1, metric.name
+        for earlier, later in pairwise(history):
+            assert (
+                timedelta(hours=23) < later.computed_at - earlier.computed_at <= timedelta(hours=25)
+            )
+
+
+def test_a_feed_that_went_quiet_turns_its_metric_stale_only_since(seeded):
+    metric = Initiative.objects.get(title="Sanctions screening alert triage").primary_metric
+    verdicts = list(metric.snapshots.order_by("computed_at").values_list("verdict", flat=True))
+    assert verdicts[0] == Verdict.MEETING
+    assert verdicts[-1] == Verdict.STALE
+    assert 2 <= verdicts.count(Verdict.STALE) <= 6
+
+
+def test_observations_are_finite_aware_in_the_past_and_fit_their_unit(seeded):
+    now = timezone.now()
+    rows = Observation.objects.values_list(
+        "metric__unit", "metric__initiative__stage", "cohort", "observed_at", "ingested_at", "value"
+    )
+    assert len(rows) > 1000
+    for unit, _stage, cohort, observed_at, ingested_at, value in rows:
+        assert math.isfinite(value)
+        assert observed_at.tzinfo is not None and ingested_at.tzinfo is not None
+        assert observed_at < ingested_at <= now
+        assert observed_at > now - timedelta(days=90)
+        assert cohort in (Cohort.PILOT, Cohort.BASELINE)
+        if unit == "%":
+            assert 0 <= value <= 100
+        else:
+            assert value > 0
+
+
+def test_observations_spread_over_the_days_and_match_feed_deliveries(seeded):
+    now = timezone.now()
+    for feed in DataFeed.objects.annotate(last=Max("observations__ingested_at")):
+        assert feed.last == feed.last_delivery_at, feed.name
+        assert feed.created_at <= feed.last_delivery_at <= now
+    metric = Initiative.objects.get(title="Contact-centre call summarisation").primary_metric
+    days = {o.date() for o in metric.observations.values_list("observed_at", flat=True)}
+    assert len(days) >= 40
+
+
+def test_launch_stage_initiatives_have_pilot_and_baseline_over_six_weeks(seeded):
+    now = timezone.now()
+    for metric in Metric.objects.filter(is_primary=True, initiative__stage__in=LAUNCHED):
+        cohorts = dict(metric.observations.values_list("cohort").annotate(n=Count("id")).order_by())
+        assert cohorts.get(Cohort.BASELINE, 0) >= 40, metric.name
+        assert cohorts.get(Cohort.PILOT, 0) >= 2, metric.name
+        oldest = metric.observations.order_by("observed_at").first().observed_at
+        assert oldest < now - timedelta(days=40)
+    for metric in Metric.objects.filter(
+        is_primary=True, initiative__stage=Stage.THIN_SLICE, initiative__feeds__kind=FeedKind.LIVE
+    ):
+        assert metric.observations.filter(cohort=Cohort.PILOT).count() >= 10, metric.name
+
+
+def test_no_token_is_printed(seeded):
+    assert "gf_" not in seeded
+    for hint in DataFeed.objects.values_list("token_hint", flat=True):
+        assert hint not in seeded
+
+
+def test_observation_values_are_the_same_on_every_run():
+    title, plans = next(iter(FEEDS.items()))
+    now = timezone.now()
+    first = [p.value for p in points(title, plans[0], unit="%", now=now)]
+    again = [p.value for p in points(title, plans[0], unit="%", now=now - timedelta(hours=5))]
+    assert first == again
