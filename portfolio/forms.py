@@ -106,3 +106,32 @@ class PrimaryMetricForm(forms.ModelForm):
     def validate_unique(self):
         # The form's instance has no initiative yet on create; the service sets it.
         pass
+
+
+class DashboardFilter(forms.Form):
+    unit = forms.ModelChoiceField(
+        required=False,
+        queryset=BusinessUnit.objects.all(),
+        to_field_name="slug",
+        empty_label="All business units",
+        label="Business unit",
+    )
+    sponsor = PersonChoiceField(
+        required=False, queryset=get_user_model().objects.none(), empty_label="All sponsors"
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["sponsor"].queryset = (
+            get_user_model()
+            .objects.filter(
+                pk__in=Initiative.objects.filter(sponsor__isnull=False).values("sponsor")
+            )
+            .order_by("first_name")
+        )
+
+    def values(self) -> dict:
+        if not self.is_bound:
+            return {}
+        self.is_valid()
+        return {k: v for k, v in self.cleaned_data.items() if k not in self.errors}

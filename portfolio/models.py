@@ -237,3 +237,59 @@ class Initiative(ConcurrentTransitionMixin, models.Model):
     def reopen(self):
         self.stop_reason = ""
         self._enter_stage()
+
+
+class FlagKind(models.TextChoices):
+    NO_BUSINESS_OWNER = "no_business_owner", "No business owner"
+    NO_SUCCESS_METRIC = "no_success_metric", "No numeric success metric"
+    BORROWED_DATA = "borrowed_data", "Borrowed or stale data"
+    STUCK = "stuck", "Stuck in stage"
+    BELOW_THRESHOLD = "below_threshold", "Primary metric below threshold"
+
+
+class StageLimit(models.Model):
+    """How long an initiative may stay in a stage before it is flagged as stuck."""
+
+    stage = models.CharField(max_length=40, choices=Stage.choices, unique=True)
+    days = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_stage_display()}: {self.days} days"
+
+
+class PurgatoryFlag(models.Model):
+    """A reason an initiative looks stuck in pilot purgatory, from when it was raised until
+    it was cleared. Written by the detection job only; the dashboard reads it."""
+
+    initiative = models.ForeignKey(Initiative, on_delete=models.CASCADE, related_name="flags")
+    kind = models.CharField(max_length=30, choices=FlagKind.choices)
+    reason = models.CharField(max_length=300)
+    raised_at = models.DateTimeField()
+    cleared_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-raised_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["initiative", "kind"],
+                condition=models.Q(cleared_at__isnull=True),
+                name="flag_one_active_per_kind",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["kind", "initiative"],
+                condition=models.Q(cleared_at__isnull=True),
+                name="flag_active_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.initiative}"
+
+    @property
+    def active(self) -> bool:
+        return self.cleared_at is None

@@ -150,6 +150,9 @@ CELERY_BEAT_SCHEDULE = {
     # Freshness windows are counted in hours; checking every 5 minutes flags a late feed
     # well within its first hour of lateness.
     "mark-stale-feeds": {"task": "metrics.tasks.mark_stale_feeds", "schedule": 300},
+    # Flags change on a scale of days (stage limits, 14 days below threshold); every 15
+    # minutes keeps the dashboard current at the cost of a few set-based queries.
+    "sync-purgatory-flags": {"task": "portfolio.tasks.sync_purgatory_flags", "schedule": 900},
 }
 
 # The cache holds the recompute debounce keys; Redis when given, per-process memory otherwise.
@@ -166,6 +169,8 @@ CACHES = {
 GANTRY_RECOMPUTE_DEBOUNCE_SECONDS = env_int("GANTRY_RECOMPUTE_DEBOUNCE_SECONDS", 10)
 GANTRY_MIN_OBSERVATIONS = env_int("GANTRY_MIN_OBSERVATIONS", 5)
 GANTRY_GATE_CONFIDENCE = float(os.environ.get("GANTRY_GATE_CONFIDENCE", "0.95"))
+# Purgatory: a launched initiative's primary metric below threshold for longer is flagged.
+GANTRY_BELOW_THRESHOLD_DAYS = env_int("GANTRY_BELOW_THRESHOLD_DAYS", 14)
 
 LOGGING = {
     "version": 1,

@@ -12,6 +12,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("initiatives/", views.initiative_list, name="initiative-list"),
     path("initiatives/new/", views.initiative_create, name="initiative-create"),
+    path("initiatives/export.csv", views.initiative_export, name="initiative-export"),
     path("initiatives/<slug:slug>/", views.initiative_detail, name="initiative-detail"),
     path("initiatives/<slug:slug>/edit/", views.initiative_edit, name="initiative-edit"),
     path(

@@ -1,60 +1,128 @@
 """Portfolio pages: home, initiative list, initiative page, framing forms. Thin by design."""
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, JsonResponse
+from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 
 from gates import permissions, services
 from gates.criteria import registry
 from gates.forms import DecisionForm
 from gates.stages import NEXT_GATE, PATH, Stage, Transition
 from metrics.charts import trend
+from metrics.models import Verdict
 from metrics.queries import recent_snapshots
-from portfolio import health, queries
-from portfolio.forms import InitiativeForm, PrimaryMetricForm
-from portfolio.models import BusinessUnit, Initiative
+from portfolio import dashboard, health, listing, queries
+from portfolio.forms import DashboardFilter, InitiativeForm, PrimaryMetricForm
+from portfolio.models import Initiative
 from portfolio.services import save_framing
 from readiness.queries import reviews_of
 
 
 def home(request):
-    counts = queries.stage_counts()
+    """The portfolio dashboard, filtered by business unit and sponsor from the URL."""
+    form = DashboardFilter(request.GET or None)
+    filters = form.values()
+    base = dashboard.scoped(unit=filters.get("unit"), sponsor=filters.get("sponsor"))
+    stages = dashboard.funnel(base)
+    flagged, flagged_count = dashboard.flagged(base)
+    in_stage = dashboard.time_in_stage(base)
     return render(
         request,
         "portfolio/home.html",
         {
-            "stage_counts": counts,
-            "total": sum(n for _, _, n in counts),
-            "max_count": max([n for _, _, n in counts] or [0]) or 1,
-            "recent_decisions": queries.recent_decisions(),
-            "my_initiatives": queries.owned_by(request.user)[:10],
+            "form": form,
+            "scope": _query(filters),
+            "stages": stages,
+            "total": sum(s["count"] for s in stages),
+            "max_count": max(s["count"] for s in stages) or 1,
+            "conversion": dashboard.conversion(base),
+            "stopped": dashboard.stopped_reasons(base),
+            "flagged": flagged,
+            "flagged_count": flagged_count,
+            "verdicts": dashboard.verdicts(base),
+            "time_in_stage": in_stage,
+            "max_median": max(
+                [t["median"] or 0 for t in in_stage] + [t["limit"] or 0 for t in in_stage]
+            )
+            or 1,
+            "recent_decisions": dashboard.recent_decisions(base),
         },
     )
 
 
+def _query(filters: dict) -> str:
+    """The dashboard's scope as list filters, so its numbers link to the initiatives."""
+    params = {}
+    if filters.get("unit"):
+        params["unit"] = filters["unit"].slug
+    if filters.get("sponsor"):
+        params["sponsor"] = filters["sponsor"].pk
+    return urlencode(params)
+
+
 def initiative_list(request):
-    stage = request.GET.get("stage") or None
-    unit = request.GET.get("unit") or None
-    if stage and stage not in Stage.values:
-        stage = None
-    page = Paginator(queries.initiative_list(stage=stage, business_unit=unit), 50).get_page(
-        request.GET.get("page")
-    )
+    form = listing.ListFilter(request.GET or None)
+    filters = form.values()
+    qs = listing.initiatives(filters)
+    page = Paginator(listing.with_flags(qs), 50).get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    sort = filters.get("sort") or "title"
     return render(
         request,
         "portfolio/initiative_list.html",
         {
+            "form": form,
             "page": page,
-            "stages": Stage.choices,
-            "units": BusinessUnit.objects.all(),
-            "selected_stage": stage or "",
-            "selected_unit": unit or "",
+            "query": params.urlencode(),
+            "sort": sort,
+            "sort_links": _sort_links(params, sort),
+            "columns": LIST_COLUMNS,
+            "verdict_labels": Verdict.choices,
+            "filtered": any(v for k, v in filters.items() if k != "sort"),
             "may_create": permissions.may_create_initiative(request.user),
         },
     )
+
+
+LIST_COLUMNS = [
+    ("title", "Initiative", ""),
+    ("stage", "Stage", ""),
+    ("unit", "Business unit", ""),
+    ("owner", "Business owner", ""),
+    ("", "Delivery lead", ""),
+    ("days", "Days in stage", "num"),
+    ("verdict", "Metric status", ""),
+    ("flags", "Flags", ""),
+]
+
+
+def _sort_links(params, current: str) -> dict[str, str]:
+    """For each sortable column, the query string that sorts by it (toggling direction)."""
+    links = {}
+    for name in listing.SORTS:
+        query = params.copy()
+        query["sort"] = f"-{name}" if current == name else name
+        links[name] = query.urlencode()
+    return links
+
+
+def initiative_export(request):
+    """The filtered list as CSV, safe to open in a spreadsheet."""
+    filters = listing.ListFilter(request.GET or None).values()
+    rows = listing.csv_rows(
+        listing.initiatives(filters), base_url=request.build_absolute_uri("/").rstrip("/")
+    )
+    response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().strftime("%Y-%m-%d")
+    response["Content-Disposition"] = f'attachment; filename="gantry-initiatives-{stamp}.csv"'
+    return response
 
 
 def initiative_detail(request, slug: str):
