@@ -3,7 +3,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.db import models
 
 from metrics.models import Metric
-from portfolio.models import BusinessUnit, Initiative, User
+from portfolio.models import BusinessUnit, Initiative, PurgatoryFlag, StageLimit, User
 
 
 @admin.register(User)
@@ -60,3 +60,34 @@ class InitiativeAdmin(admin.ModelAdmin):
     autocomplete_fields = ("sponsor", "business_owner", "operational_owner", "delivery_lead")
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     inlines = [MetricInline]
+
+
+@admin.register(StageLimit)
+class StageLimitAdmin(admin.ModelAdmin):
+    """How many days an initiative may spend in a stage before it is flagged as stuck."""
+
+    list_display = ("stage", "days")
+    list_editable = ("days",)
+    list_display_links = ("stage",)
+
+
+@admin.register(PurgatoryFlag)
+class PurgatoryFlagAdmin(admin.ModelAdmin):
+    """Read-only: flags are raised and cleared by the detection job."""
+
+    list_display = ("initiative", "kind", "reason", "raised_at", "cleared_at")
+    list_filter = ("kind", ("cleared_at", admin.EmptyFieldListFilter))
+    list_select_related = ("initiative",)
+    search_fields = ("initiative__title", "reason")
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

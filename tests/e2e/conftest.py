@@ -2,6 +2,8 @@
 
 import os
 import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 from django.db import connections
@@ -42,9 +44,11 @@ def browser_page(live_server, monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1366, "height": 900})
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
         page.set_default_timeout(15_000)
         page.base_url = live_server.url
+        page.shot_dir = Path(os.environ.get("GANTRY_SHOTS", tempfile.gettempdir()))
+        page.shot_dir.mkdir(parents=True, exist_ok=True)
         yield page
         browser.close()
         # ORM calls made while Playwright's loop runs use context-local connections that
