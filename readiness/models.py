@@ -63,6 +63,8 @@ class Outcome(models.TextChoices):
     OPEN = "open", "Open"
     PASSED = "passed", "Passed"
     FAILED = "failed", "Failed"
+    # Not a verdict on readiness: the initiative was stopped while its review was open.
+    WITHDRAWN = "withdrawn", "Withdrawn"
 
 
 class ReadinessReview(models.Model):

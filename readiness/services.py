@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from gates import effects
 from gates.permissions import may_decide_review
 from gates.stages import Transition
-from portfolio.roles import is_programme_manager
+from portfolio.roles import Role, is_programme_manager, role_of
 from readiness.defaults import install_version_1
 from readiness.models import (
     ChecklistItemTemplate,
@@ -27,6 +29,8 @@ from readiness.models import (
 )
 
 WORK_ITEM_DUE_DAYS = 14
+CURRENCY = re.compile(r"[A-Za-z]{3}")  # an ISO 4217 code
+CLOSED = "This review is closed; its items can no longer change."
 
 
 class Conflict(Exception):
@@ -44,8 +48,18 @@ class ReviewClosed(ValidationError):
 
 
 def current_template() -> ChecklistTemplate:
-    """The newest checklist version; version 1 is reinstalled if the table was emptied."""
-    template = ChecklistTemplate.objects.order_by("-version").first()
+    """The newest checklist version with items; version 1 is reinstalled if there is none.
+
+    A version saved in the admin before its items are added is skipped: a review opened on
+    it would have nothing to check, and would lock the version empty.
+    """
+    template = (
+        ChecklistTemplate.objects.filter(
+            Exists(ChecklistItemTemplate.objects.filter(template=OuterRef("pk")))
+        )
+        .order_by("-version")
+        .first()
+    )
     return template or install_version_1(ChecklistTemplate, ChecklistItemTemplate)
 
 
@@ -91,6 +105,14 @@ def record_fail(initiative, decision) -> None:
     )
 
 
+@effects.on(Transition.STOP)
+def withdraw_review(initiative, decision) -> None:
+    """Stopping an initiative closes its open review, so nobody works on it any more and a
+    review can open afresh if the initiative is reopened and resubmitted."""
+    if ReadinessReview.objects.filter(initiative=initiative, outcome=Outcome.OPEN).exists():
+        _close(initiative, decision, Outcome.WITHDRAWN)
+
+
 def _close(initiative, decision, outcome: str) -> ReadinessReview:
     review = ReadinessReview.objects.select_for_update().get(
         initiative=initiative, outcome=Outcome.OPEN
@@ -105,9 +127,20 @@ def _close(initiative, decision, outcome: str) -> ReadinessReview:
 
 # Items -------------------------------------------------------------------------------------
 def _write(item: ReviewItem, expected_version: int | None, **changes) -> None:
-    """Apply `changes` only if nobody wrote the item since `expected_version`."""
+    """Apply `changes` only if nobody wrote the item since `expected_version` and its review
+    is still open. Call inside a transaction."""
     if expected_version is not None and expected_version != item.version:
         raise Conflict()
+    # The review row is locked as the pass or fail decision locks it (_close): a decision
+    # taken since this item was loaded is seen here, and one under way waits for this write,
+    # so no item changes once its review is decided.
+    outcome = (
+        ReadinessReview.objects.select_for_update()
+        .values_list("outcome", flat=True)
+        .get(pk=item.review_id)
+    )
+    if outcome != Outcome.OPEN:
+        raise ReviewClosed(CLOSED)
     updated = ReviewItem.objects.filter(pk=item.pk, version=item.version).update(
         version=item.version + 1, **changes
     )
@@ -120,7 +153,7 @@ def _write(item: ReviewItem, expected_version: int | None, **changes) -> None:
 
 def _require_open(item: ReviewItem) -> None:
     if not item.review.is_open:
-        raise ValidationError("This review is closed; its items can no longer change.")
+        raise ReviewClosed(CLOSED)
 
 
 def assign(*, item: ReviewItem, assignee, user, expected_version: int | None = None) -> None:
@@ -130,6 +163,10 @@ def assign(*, item: ReviewItem, assignee, user, expected_version: int | None = N
             "Only a programme manager with no stake in this initiative assigns its items."
         )
     _require_open(item)
+    if assignee is not None and role_of(assignee) == Role.VIEWER:
+        raise ValidationError(
+            {"assignee": f"{assignee} is a viewer: viewers cannot hold checklist items."}
+        )
     with transaction.atomic():
         _write(item, expected_version, assignee_id=assignee.pk if assignee else None)
         ReviewItemEvent.objects.create(
@@ -157,11 +194,13 @@ def check(
         errors["evidence_text"] = "Checking an item needs evidence: a text, a link or both."
     template_item = item.template_item
     if template_item.asks_numbers:
-        if cost_per_transaction is None:
-            errors["cost_per_transaction"] = "Give the cost per transaction."
-        if monthly_volume is None:
-            errors["monthly_volume"] = "Give the expected monthly volume."
-        if not currency or len(currency.strip()) != 3:
+        cost_per_transaction = _amount(
+            "cost_per_transaction", cost_per_transaction, "Give the cost per transaction.", errors
+        )
+        monthly_volume = _amount(
+            "monthly_volume", monthly_volume, "Give the expected monthly volume.", errors
+        )
+        if not CURRENCY.fullmatch((currency or "").strip()):
             errors["currency"] = "Give the currency as a three-letter code, e.g. EUR."
     if (
         template_item.system_evidence == SystemEvidence.OPERATIONAL_OWNER
@@ -203,6 +242,21 @@ def check(
         )
 
 
+def _amount(name: str, value, missing: str, errors: dict):
+    """`value` as the item's field stores it (a finite Decimal of its precision, not below
+    zero), or None with the problem added to `errors`."""
+    if value is None or value == "":
+        errors[name] = missing
+        return None
+    if isinstance(value, float):
+        value = str(value)  # 0.04, not the binary float's 0.040000000000000000832...
+    try:
+        return ReviewItem._meta.get_field(name).clean(value, None)
+    except ValidationError as exc:
+        errors[name] = exc.messages
+        return None
+
+
 def uncheck(*, item: ReviewItem, user, expected_version: int | None = None) -> None:
     _only_assignee(item, user)
     _require_open(item)
@@ -221,6 +275,9 @@ def uncheck(*, item: ReviewItem, user, expected_version: int | None = None) -> N
 def _only_assignee(item: ReviewItem, user) -> None:
     if not user.is_authenticated or item.assignee_id != user.pk:
         raise PermissionDenied("Only the person this item is assigned to may check or uncheck it.")
+    # An item given to someone who has since become a viewer: viewers change nothing.
+    if role_of(user) == Role.VIEWER:
+        raise PermissionDenied("Viewers cannot check or uncheck checklist items.")
 
 
 # Pre-launch work --------------------------------------------------------------------------

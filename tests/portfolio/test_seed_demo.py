@@ -2,12 +2,14 @@
 
 import math
 from datetime import timedelta
+from decimal import Decimal
 from io import StringIO
 from itertools import pairwise
 
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.db import transaction
 from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
@@ -20,9 +22,23 @@ from gates.stages import Transition as T
 from metrics.models import Cohort, DataFeed, FeedKind, Metric, MetricSnapshot, Observation, Verdict
 from portfolio.management.commands._demo_data import INITIATIVES
 from portfolio.management.commands._demo_observations import FEEDS, points
+from portfolio.management.commands._demo_reviews import COSTS, REVIEWS
 from portfolio.management.commands.seed_demo import SNAPSHOT_DAYS
 from portfolio.models import BusinessUnit, Initiative, User
 from portfolio.roles import Role, role_of
+from readiness.defaults import VERSION_1
+from readiness.models import (
+    ItemAction,
+    PreLaunchWorkItem,
+    ReadinessReview,
+    ReviewItem,
+    ReviewItemEvent,
+    SystemEvidence,
+    WorkStatus,
+)
+from readiness.models import Outcome as ReviewOutcome
+from readiness.queries import open_items_for, open_work_for
+from readiness.services import WORK_ITEM_DUE_DAYS, current_template
 
 pytestmark = pytest.mark.django_db
 
@@ -52,6 +68,10 @@ def counts() -> dict[str, int]:
             DataFeed,
             Observation,
             MetricSnapshot,
+            ReadinessReview,
+            ReviewItem,
+            ReviewItemEvent,
+            PreLaunchWorkItem,
         )
     }
 
@@ -60,10 +80,25 @@ def decisions_of(initiative) -> list[GateDecision]:
     return list(initiative.decisions.order_by("decided_at", "id"))
 
 
+@pytest.fixture(scope="module")
+def seeded_once(django_db_setup, django_db_blocker):
+    """Seed once for the whole module, in a transaction rolled back when the module ends.
+
+    Each test runs in a savepoint inside it (the `db` fixture's TestCase atomic nests), so what
+    a test writes is undone after it and the seeded demo stays as loaded; the next module
+    finds the database as empty as before.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("DEMO_PASSWORD", raising=False)
+        with django_db_blocker.unblock(), transaction.atomic():
+            yield seed()
+            transaction.set_rollback(True)
+
+
 @pytest.fixture
-def seeded(db, monkeypatch) -> str:
-    monkeypatch.delenv("DEMO_PASSWORD", raising=False)
-    return seed()
+def seeded(seeded_once, db) -> str:
+    """The demo as seed_demo loads it, and what the command printed."""
+    return seeded_once
 
 
 def test_creates_one_login_per_role_with_the_default_password(seeded):
@@ -73,7 +108,10 @@ def test_creates_one_login_per_role_with_the_default_password(seeded):
         assert authenticate(username=username, password="gantry-demo") == user
 
 
-def test_login_password_comes_from_demo_password(db, monkeypatch):
+def test_login_password_comes_from_demo_password(seeded, monkeypatch):
+    # The logins are seeded already: set them aside so that this run creates them again.
+    for username in LOGINS:
+        User.objects.filter(username=username).update(username=f"{username}-before")
     monkeypatch.setenv("DEMO_PASSWORD", "another-demo-secret")
     output = seed()
     assert authenticate(username="manager", password="another-demo-secret") is not None
@@ -112,6 +150,8 @@ def test_running_twice_creates_nothing_new(seeded):
     assert "Initiatives: 0 created" in output
     assert "Gate decisions imported: 0" in output
     assert "Data feeds created: 0; observations stored: 0; metric snapshots computed: 0" in output
+    assert "Readiness reviews created: 0 (0 open, 0 passed, 0 failed, 0 withdrawn)" in output
+    assert "pre-launch work items: 0 (0 open)" in output
 
 
 def test_running_again_leaves_an_existing_login_and_initiative_alone(seeded):
@@ -431,3 +471,309 @@ def test_observation_values_are_the_same_on_every_run():
     first = [p.value for p in points(title, plans[0], unit="%", now=now)]
     again = [p.value for p in points(title, plans[0], unit="%", now=now - timedelta(hours=5))]
     assert first == again
+
+
+# Readiness reviews ------------------------------------------------------------------------
+def following(decisions: list[GateDecision], decision: GateDecision) -> GateDecision | None:
+    index = decisions.index(decision)
+    return decisions[index + 1] if index + 1 < len(decisions) else None
+
+
+def test_review_plans_name_real_submissions_and_checklist_items():
+    specs = {spec.title: spec for spec in INITIATIVES}
+    keys = {key for key, *_ in VERSION_1}
+    for (title, number), plan in REVIEWS.items():
+        submissions = [s for s in specs[title].history if s.transition == T.SUBMIT_FOR_REVIEW]
+        assert 1 <= number <= len(submissions), (title, number)
+        named = {*plan.unchecked, *plan.unassigned, *plan.withdrawn, *plan.work_still_open}
+        assert named <= keys, (title, named - keys)
+        assert set(plan.unassigned) <= set(plan.unchecked), title
+        assert set(plan.withdrawn) <= set(plan.unchecked), title
+        assert set(plan.work_still_open) <= set(plan.unchecked), title
+    for spec in INITIATIVES:
+        if any(s.transition == T.SUBMIT_FOR_REVIEW for s in spec.history):
+            assert spec.title in COSTS, spec.title
+            assert "manager" not in {spec.business_owner, spec.delivery_lead}, spec.title
+            assert spec.operational_owner != "manager", spec.title
+
+
+def test_prints_the_reviews_it_created(seeded):
+    line = next(line for line in seeded.splitlines() if line.startswith("Readiness reviews"))
+    assert line.startswith(f"Readiness reviews created: {ReadinessReview.objects.count()} (")
+    assert f"pre-launch work items: {PreLaunchWorkItem.objects.count()} (" in line
+
+
+def test_reviews_exist_in_every_outcome(seeded):
+    by_outcome = dict(
+        ReadinessReview.objects.values_list("outcome").annotate(n=Count("id")).order_by()
+    )
+    assert by_outcome.get(ReviewOutcome.OPEN, 0) >= 4
+    assert by_outcome.get(ReviewOutcome.PASSED, 0) >= 10
+    assert by_outcome.get(ReviewOutcome.FAILED, 0) >= 3
+
+
+def test_every_submission_opened_a_review_closed_by_the_decision_after_it(seeded):
+    template = current_template()
+    template_items = template.items.count()
+    for initiative in Initiative.objects.all():
+        decisions = decisions_of(initiative)
+        submissions = [d for d in decisions if d.transition == T.SUBMIT_FOR_REVIEW]
+        reviews = list(initiative.reviews.order_by("opened_at").select_related("decision"))
+        assert len(reviews) == len(submissions), initiative.title
+        for review, submission in zip(reviews, submissions, strict=True):
+            assert review.opened_at == submission.decided_at, initiative.title
+            assert review.opened_by_id == submission.decided_by_id, initiative.title
+            assert review.template == template
+            assert review.items.count() == template_items
+            after = following(decisions, submission)
+            if after is not None and after.transition in (T.PASS_REVIEW, T.FAIL_REVIEW):
+                passed = after.transition == T.PASS_REVIEW
+                assert review.outcome == (
+                    ReviewOutcome.PASSED if passed else ReviewOutcome.FAILED
+                ), initiative.title
+                assert review.decision == after
+                assert review.decided_by_id == after.decided_by_id
+                assert review.decided_at == after.decided_at
+            elif after is not None and after.transition == T.STOP:
+                # Stopped while in review: the review is withdrawn by the stop decision.
+                assert review.outcome == ReviewOutcome.WITHDRAWN, initiative.title
+                assert review.decision == after
+            else:
+                assert review.outcome == ReviewOutcome.OPEN, initiative.title
+                assert review.decision is None and review.decided_at is None
+                assert initiative.stage == Stage.READINESS_REVIEW
+    for initiative in Initiative.objects.filter(stage=Stage.READINESS_REVIEW):
+        assert initiative.reviews.filter(outcome=ReviewOutcome.OPEN).count() == 1
+
+
+def test_passed_reviews_have_every_item_checked_and_a_pass_decision(seeded):
+    passed = ReadinessReview.objects.filter(outcome=ReviewOutcome.PASSED).select_related("decision")
+    assert passed.exists()
+    for review in passed:
+        assert review.decision.transition == T.PASS_REVIEW
+        assert review.decision.initiative_id == review.initiative_id
+        items = list(review.items.all())
+        assert items and all(item.checked for item in items), review
+        assert not PreLaunchWorkItem.objects.filter(review_item__review=review).exists()
+
+
+def test_checked_items_carry_evidence_from_their_assignee_before_the_decision(seeded):
+    now = timezone.now()
+    items = ReviewItem.objects.filter(checked=True).select_related(
+        "review__initiative", "template_item"
+    )
+    assert items.count() > 80
+    for item in items:
+        review = item.review
+        assert item.evidence_text.strip(), item
+        assert item.assignee_id is not None and item.checked_by_id == item.assignee_id, item
+        assert review.opened_at < item.checked_at < (review.decided_at or now), item
+        if item.template_item.asks_numbers:
+            assert item.cost_per_transaction > 0 and item.monthly_volume > 0, item
+            assert len(item.currency) == 3 and item.currency.isupper(), item
+            assert item.monthly_cost > 0
+        if item.template_item.system_evidence == SystemEvidence.OPERATIONAL_OWNER:
+            assert review.initiative.operational_owner_id is not None, item
+    # Evidence is the initiative's own: no two initiatives share a security or cost text.
+    for key in ("security_access", "cost_per_transaction", "failure_fallback"):
+        texts = items.filter(template_item__key=key).values_list(
+            "review__initiative", "evidence_text"
+        )
+        assert len({text for _, text in texts}) >= len({pk for pk, _ in texts}), key
+    # Links too, but for naming the operational owner, which the initiative itself shows.
+    linked = items.exclude(template_item__system_evidence=SystemEvidence.OPERATIONAL_OWNER)
+    assert not linked.filter(evidence_url="").exists()
+
+
+def test_items_go_to_the_initiatives_owners_and_never_to_the_manager(seeded):
+    manager = User.objects.get(username="manager")
+    for item in ReviewItem.objects.select_related(
+        "review__initiative", "template_item", "assignee"
+    ):
+        initiative = item.review.initiative
+        if item.assignee_id is None:
+            continue
+        if item.template_item.asks_numbers:
+            expected = initiative.business_owner_id
+        elif item.template_item.system_evidence == SystemEvidence.OPERATIONAL_OWNER:
+            expected = initiative.operational_owner_id or initiative.business_owner_id
+        else:
+            expected = initiative.delivery_lead_id
+        assert item.assignee_id == expected, item
+        assert role_of(item.assignee) != Role.VIEWER, item
+    assert not ReviewItem.objects.filter(Q(assignee=manager) | Q(checked_by=manager)).exists()
+    assert not PreLaunchWorkItem.objects.filter(Q(assignee=manager) | Q(done_by=manager)).exists()
+    assert not ReviewItemEvent.objects.filter(assignee=manager).exists()
+
+
+def test_item_history_records_each_assignment_and_check(seeded):
+    now = timezone.now()
+    manager = User.objects.get(username="manager")
+    items = ReviewItem.objects.select_related("review", "template_item").prefetch_related("events")
+    for item in items:
+        events = list(item.events.all())
+        assert item.version == 1 + len(events), item
+        end = item.review.decided_at or now
+        assert all(item.review.opened_at < e.at < end for e in events), item
+        assert all(a.at < b.at for a, b in pairwise(events)), item
+        assigned = [e for e in events if e.action == ItemAction.ASSIGNED]
+        if item.assignee_id is None:
+            assert not events, item
+            continue
+        assert assigned and assigned[-1].assignee_id == item.assignee_id, item
+        assert all(e.user_id == manager.pk for e in assigned)
+        last = events[-1]
+        if item.checked:
+            assert last.action == ItemAction.CHECKED, item
+            assert last.user_id == item.assignee_id and last.at == item.checked_at
+            assert (last.evidence_text, last.evidence_url) == (
+                item.evidence_text,
+                item.evidence_url,
+            )
+            if item.template_item.asks_numbers:
+                numbers = last.numbers
+                assert Decimal(numbers["cost_per_transaction"]) == item.cost_per_transaction
+                assert Decimal(numbers["monthly_volume"]) == item.monthly_volume
+                assert numbers["currency"] == item.currency
+        else:
+            assert last.action in (ItemAction.ASSIGNED, ItemAction.UNCHECKED), item
+    # One item was checked and withdrawn again, so the history shows all three actions.
+    assert set(ReviewItemEvent.objects.values_list("action", flat=True)) == set(ItemAction.values)
+
+
+def test_each_unchecked_item_of_a_failed_review_became_one_work_item(seeded):
+    now = timezone.now()
+    failed = ReadinessReview.objects.filter(outcome=ReviewOutcome.FAILED).select_related(
+        "decision", "initiative"
+    )
+    assert failed.count() >= 3
+    for review in failed:
+        assert review.decision.transition == T.FAIL_REVIEW
+        unchecked = list(review.items.filter(checked=False).select_related("template_item"))
+        assert unchecked, review
+        assert not PreLaunchWorkItem.objects.filter(
+            review_item__review=review, review_item__checked=True
+        ).exists()
+        later = [
+            d
+            for d in decisions_of(review.initiative)
+            if d.transition == T.SUBMIT_FOR_REVIEW and d.decided_at > review.decided_at
+        ]
+        for item in unchecked:
+            work = list(PreLaunchWorkItem.objects.filter(review_item=item))
+            assert len(work) == 1, item
+            work = work[0]
+            assert work.initiative_id == review.initiative_id
+            assert work.title == item.template_item.title
+            assert work.assignee_id == item.assignee_id is not None
+            assert work.due_date == (review.decided_at + timedelta(days=WORK_ITEM_DUE_DAYS)).date()
+            assert work.created_at == review.decided_at
+            if work.status == WorkStatus.DONE:
+                assert later, f"{review.initiative}: work done, yet never resubmitted"
+                assert work.done_by_id == work.assignee_id
+                assert review.decided_at < work.done_at < later[0].decided_at
+            else:
+                assert work.done_by_id is None and work.done_at is None
+    assert PreLaunchWorkItem.objects.count() == sum(
+        review.items.filter(checked=False).count() for review in failed
+    )
+    assert PreLaunchWorkItem.objects.filter(status=WorkStatus.DONE).exists()
+    assert PreLaunchWorkItem.objects.filter(done_at__gt=now).count() == 0
+
+
+def test_open_work_remains_after_a_failed_review_in_thin_slice_and_on_a_narrow_launch(seeded):
+    open_work = PreLaunchWorkItem.objects.filter(status=WorkStatus.OPEN)
+    assert open_work.filter(initiative__stage=Stage.THIN_SLICE).exists()
+    assert open_work.filter(initiative__stage=Stage.NARROW_LAUNCH).exists()
+    # Resubmitted and passed, work all done: order chat widened with none open.
+    chat = Initiative.objects.get(title="Order status chat assistant")
+    assert chat.work_items.exists()
+    assert not chat.work_items.filter(status=WorkStatus.OPEN).exists()
+
+
+def test_open_work_alone_holds_a_narrow_launch_at_gate_four(seeded):
+    results = outcomes("Motor damage photo estimate", T.WIDEN)
+    assert not results["no_open_work_items"].passed
+    assert "1 pre-launch work item" in results["no_open_work_items"].reason
+    others = [o for key, o in results.items() if key != "no_open_work_items" and o.blocks]
+    assert not others, [o.reason for o in others]
+    assert outcomes("Contact-centre call summarisation", T.WIDEN)["no_open_work_items"].passed
+
+
+def test_open_reviews_are_part_done_and_one_has_an_unassigned_item(seeded):
+    reviews = ReadinessReview.objects.filter(
+        outcome=ReviewOutcome.OPEN, initiative__stage=Stage.READINESS_REVIEW
+    ).annotate(
+        checked_count=Count("items", filter=Q(items__checked=True)),
+        unchecked_count=Count("items", filter=Q(items__checked=False)),
+        unassigned=Count("items", filter=Q(items__assignee__isnull=True)),
+    )
+    assert reviews.count() >= 4
+    part_done = [r for r in reviews if r.checked_count and r.unchecked_count]
+    assert len(part_done) >= 2
+    assert any(r.unchecked_count == 0 for r in reviews)
+    assert any(r.unassigned for r in reviews)
+    for item in ReviewItem.objects.filter(review__in=reviews, checked=False):
+        assert item.checked_by_id is None and item.checked_at is None
+
+
+def test_the_owner_login_has_unchecked_items_in_an_open_review_and_open_work(seeded):
+    owner = User.objects.get(username="owner")
+    items = list(open_items_for(owner))
+    assert items
+    assert all(item.review.initiative.stage == Stage.READINESS_REVIEW for item in items)
+    assert list(open_work_for(owner))
+
+
+def test_the_manager_may_decide_and_assign_every_open_review(seeded):
+    manager = User.objects.get(username="manager")
+    with_open_review = Initiative.objects.filter(reviews__outcome=ReviewOutcome.OPEN).distinct()
+    assert with_open_review.count() >= 4
+    for initiative in with_open_review:
+        assert may_decide_review(initiative, manager), initiative.title
+
+
+def test_a_fully_checked_open_review_passes_gate_three_and_the_manager_passes_it(seeded):
+    manager = User.objects.get(username="manager")
+    complete = [
+        review
+        for review in ReadinessReview.objects.filter(
+            outcome=ReviewOutcome.OPEN, initiative__stage=Stage.READINESS_REVIEW
+        ).select_related("initiative")
+        if not review.items.filter(checked=False).exists()
+    ]
+    assert complete
+    review = complete[0]
+    initiative = review.initiative
+    assert initiative.operational_owner_id and initiative.narrow_audience.strip()
+    assert not blocking(registry.evaluate(initiative, T.PASS_REVIEW))
+
+    decision = services.decide(
+        initiative=initiative,
+        transition=T.PASS_REVIEW,
+        user=manager,
+        rationale="Every item evidenced; narrow launch in DACH indirect procurement.",
+    )
+
+    review.refresh_from_db()
+    assert review.outcome == ReviewOutcome.PASSED and review.decision == decision
+    assert initiative.stage == Stage.NARROW_LAUNCH
+
+
+def test_failing_a_seeded_open_review_turns_its_unchecked_items_into_work(seeded):
+    manager = User.objects.get(username="manager")
+    initiative = Initiative.objects.get(title="Subrogation opportunity detection")
+    review = initiative.reviews.get(outcome=ReviewOutcome.OPEN)
+    unchecked = review.items.filter(checked=False).count()
+    assert unchecked
+
+    services.decide(
+        initiative=initiative,
+        transition=T.FAIL_REVIEW,
+        user=manager,
+        rationale="Monitoring, fallback and cost are not evidenced yet.",
+    )
+
+    review.refresh_from_db()
+    assert review.outcome == ReviewOutcome.FAILED
+    assert initiative.work_items.filter(status=WorkStatus.OPEN).count() == unchecked

@@ -354,8 +354,8 @@ INITIATIVES = [
                 "manager",
                 47,
                 "Monitoring and fallback are not ready: no alert when classifier confidence "
-                "drops, and the fall-back to keyword rules was never tested. Both are now "
-                "pre-launch work items.",
+                "drops, and the fall-back to keyword rules was never tested. Nobody is named "
+                "to run it in production either. All three are now pre-launch work items.",
             ),
         ),
     ),
@@ -578,7 +578,7 @@ INITIATIVES = [
         ),
         sponsor="executive",
         business_owner="tomas.garcia",
-        delivery_lead="jonas.berg",
+        delivery_lead="owner",
         decision_changed="How agents find the answer while the customer waits on the line.",
         security_model=(
             "Indexes published knowledge articles only; agents sign in with their contact-"
@@ -693,7 +693,9 @@ INITIATIVES = [
                 T.PASS_REVIEW,
                 "manager",
                 31,
-                "Every item checked with evidence this time. Narrow launch in the Netherlands.",
+                "Every item checked with evidence this time. Narrow launch in the Netherlands; "
+                "the drift-alert runbook from the first review is still open pre-launch work "
+                "and must be closed before widening.",
             ),
         ),
     ),

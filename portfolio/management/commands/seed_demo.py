@@ -5,9 +5,12 @@ sponsor and own initiatives, and about thirty initiatives across every stage, ea
 primary metric and its past gate decisions (through `gates.services.import_history`, the only
 way the demo moves a stage). Initiatives from thin slice on get their data feeds and weeks of
 observations (see _demo_observations), and every metric of a new initiative gets a daily
-history of status snapshots for its trend chart, ending with one computed now. Running it
-again creates nothing twice: units, people and initiatives that already exist (by slug or
-username) are left exactly as they are, feeds, observations and snapshots included.
+history of status snapshots for its trend chart, ending with one computed now. Every
+submission for review in an initiative's history gets the readiness review it would have
+opened, closed by the pass or fail decision that followed, with its items' assignments, checks
+and evidence, and a failed review's pre-launch work (see _demo_reviews). Running it again
+creates nothing twice: units, people and initiatives that already exist (by slug or username)
+are left exactly as they are, feeds, observations, snapshots and reviews included.
 
 Feed tokens are random and never shown: whoever wants to push data rotates a feed's token.
 
@@ -16,21 +19,25 @@ The logins' password comes from the DEMO_PASSWORD environment variable (default 
 
 import os
 import secrets
+from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
+from gates.models import GateDecision
 from gates.services import import_history
 from gates.stages import Transition
 from metrics.models import DataFeed, FeedKind, Metric, Observation
 from metrics.services import TOKEN_PREFIX, hash_token
 from metrics.status import mark_stale_feeds, recompute
+from portfolio import purgatory
 from portfolio.management.commands._demo_data import (
     INITIATIVES,
     LOGINS,
@@ -40,8 +47,25 @@ from portfolio.management.commands._demo_data import (
     Person,
 )
 from portfolio.management.commands._demo_observations import FEEDS, FeedPlan, points
+from portfolio.management.commands._demo_reviews import (
+    REVIEWS,
+    ReviewPlan,
+    assignee_of,
+    evidence,
+)
 from portfolio.models import BusinessUnit, Initiative, User
 from portfolio.roles import role_of
+from readiness.models import (
+    ItemAction,
+    Outcome,
+    PreLaunchWorkItem,
+    ReadinessReview,
+    ReviewItem,
+    ReviewItemEvent,
+    SystemEvidence,
+    WorkStatus,
+)
+from readiness.services import WORK_ITEM_DUE_DAYS, current_template
 
 LOGIN_URL = "http://127.0.0.1:8000/accounts/login/"
 DEFAULT_PASSWORD = "gantry-demo"  # noqa: S105 - the documented demo password, not a secret
@@ -64,6 +88,9 @@ class Command(BaseCommand):
             new_initiatives, decisions = self._initiatives(units, people, midnight)
             feeds, observations = self._feeds(new_initiatives, people, midnight, now)
             snapshots = self._snapshots([i for _, i in new_initiatives], feeds, now)
+            reviews = self._reviews(new_initiatives, people, now)
+            # What the beat job would find: the dashboard reads stored flags.
+            flags = purgatory.sync_flags(now=now)
 
         self._line("Business units", new_units, len(UNITS))
         self._line("People", len(new_people), len(LOGINS) + len(PEOPLE))
@@ -73,6 +100,14 @@ class Command(BaseCommand):
             f"Data feeds created: {len(feeds)}; observations stored: {observations}; "
             f"metric snapshots computed: {snapshots}"
         )
+        self.stdout.write(
+            f"Readiness reviews created: {reviews['reviews']} ({reviews[Outcome.OPEN]} open, "
+            f"{reviews[Outcome.PASSED]} passed, {reviews[Outcome.FAILED]} failed, "
+            f"{reviews[Outcome.WITHDRAWN]} withdrawn); "
+            f"checklist items: {reviews['items']}; item events: {reviews['events']}; "
+            f"pre-launch work items: {reviews['work']} ({reviews['open_work']} open)"
+        )
+        self.stdout.write(f"Purgatory flags: {flags['raised']} raised, {flags['cleared']} cleared")
         if feeds:
             self.stdout.write(
                 "Feed tokens are not shown: rotate a feed's token on its initiative page to "
@@ -280,6 +315,191 @@ class Command(BaseCommand):
         computed += recompute(metric_ids=[pk for pk, _ in metrics], now=now)
         return computed
 
+    def _reviews(self, created, people, now: datetime) -> Counter:
+        """The readiness reviews of the initiatives created now, as their history made them.
+
+        Rows are written directly, not through readiness.services, which stamp every write now
+        and check the writer's permission: the demo's reviews ran months ago. They follow the
+        services' rules all the same: a review per submission on the current checklist, closed
+        by the decision that followed and linked to it; the programme manager assigns, only the
+        assignee checks, always with evidence (and the numbers, for the cost item); the
+        operational-owner item only when one is named; a failed review's unchecked items become
+        pre-launch work due 14 days later.
+        """
+        counts = Counter()
+        if not created:
+            return counts
+        template = current_template()
+        template_items = list(template.items.all())
+        history = defaultdict(list)
+        for decision in GateDecision.objects.filter(
+            initiative__in=[initiative for _, initiative in created]
+        ).order_by("decided_at", "id"):
+            history[decision.initiative_id].append(decision)
+
+        drafts = [
+            draft
+            for spec, initiative in created
+            for draft in _review_drafts(spec, initiative, history[initiative.pk], now)
+        ]
+        names = {username: user.get_full_name() or username for username, user in people.items()}
+        reviews, items, events, work = [], [], [], []
+        for draft in drafts:
+            review, review_items = self._review(draft, template, template_items, people, names)
+            reviews.append(review)
+            for item, item_events, work_item in review_items:
+                items.append(item)
+                events += item_events
+                if work_item is not None:
+                    work.append(work_item)
+        ReadinessReview.objects.bulk_create(reviews)
+        ReviewItem.objects.bulk_create(items)
+        ReviewItemEvent.objects.bulk_create(events)
+        # created_at is auto_now_add, which bulk_create sets to now: backdate it to the failed
+        # review's decision (bulk_update writes the value as it is).
+        created_at = {id(w): w.created_at for w in work}
+        PreLaunchWorkItem.objects.bulk_create(work)
+        for w in work:
+            w.created_at = created_at[id(w)]
+        PreLaunchWorkItem.objects.bulk_update(work, ["created_at"])
+
+        counts.update(review.outcome for review in reviews)
+        counts.update(
+            reviews=len(reviews),
+            items=len(items),
+            events=len(events),
+            work=len(work),
+            open_work=sum(1 for w in work if w.status == WorkStatus.OPEN),
+        )
+        return counts
+
+    def _review(self, draft, template, template_items, people, names):
+        """One review and, per item, the item, its history and its pre-launch work (or None)."""
+        spec, initiative, plan = draft.spec, draft.initiative, draft.plan
+        manager = people["manager"]
+        closing = draft.closing
+        review = ReadinessReview(
+            initiative=initiative,
+            template=template,
+            opened_by=draft.opening.decided_by,
+            opened_at=draft.opening.decided_at,
+            outcome=draft.outcome,
+            decided_by=closing.decided_by if closing else None,
+            decided_at=closing.decided_at if closing else None,
+            decision=closing,
+        )
+        start, until = draft.opening.decided_at, draft.until
+        span = until - start
+        assigned_at = _office_hours(
+            start + min(timedelta(days=1), span / 10), 1, lo=start, hi=start + span / 5
+        )
+        worked = [
+            t for t in template_items if t.key not in plan.unchecked or t.key in plan.withdrawn
+        ]
+        check_times = dict(
+            zip(
+                [t.key for t in worked],
+                _spread(assigned_at, until - timedelta(hours=6), len(worked)),
+                strict=True,
+            )
+        )
+
+        result = []
+        for position, template_item in enumerate(template_items):
+            key = template_item.key
+            username = None if key in plan.unassigned else assignee_of(template_item, spec)
+            if username == manager.username:
+                raise CommandError(f"{spec.title}: the programme manager may not hold an item.")
+            assignee = people[username] if username else None
+            item = ReviewItem(review=review, template_item=template_item, assignee=assignee)
+            item_events = []
+            if assignee is not None:
+                item_events.append(
+                    ReviewItemEvent(
+                        item=item,
+                        action=ItemAction.ASSIGNED,
+                        user=manager,
+                        at=assigned_at + timedelta(minutes=position),
+                        assignee=assignee,
+                    )
+                )
+            if key in check_times:
+                if assignee is None:
+                    raise CommandError(f"{spec.title}: “{template_item.title}” has no assignee.")
+                at = check_times[key]
+                given = evidence(template_item, spec, names=names, at=at)
+                item.evidence_text, item.evidence_url = given.text, given.url
+                if given.cost is not None:
+                    item.cost_per_transaction = Decimal(given.cost.cost)
+                    item.monthly_volume = Decimal(given.cost.volume)
+                    item.currency = given.cost.currency
+                item_events.append(
+                    ReviewItemEvent(
+                        item=item,
+                        action=ItemAction.CHECKED,
+                        user=assignee,
+                        at=at,
+                        evidence_text=given.text,
+                        evidence_url=given.url,
+                        numbers=given.numbers,
+                    )
+                )
+                if key in plan.withdrawn:
+                    item_events.append(
+                        ReviewItemEvent(
+                            item=item,
+                            action=ItemAction.UNCHECKED,
+                            user=assignee,
+                            at=at + (until - at) / 2,
+                            evidence_text=given.text,
+                            evidence_url=given.url,
+                        )
+                    )
+                else:
+                    item.checked, item.checked_by, item.checked_at = True, assignee, at
+            if (
+                item.checked
+                and template_item.system_evidence == SystemEvidence.OPERATIONAL_OWNER
+                and initiative.operational_owner_id is None
+            ):
+                raise CommandError(f"{spec.title}: no operational owner, yet the item is checked.")
+            if draft.outcome == Outcome.PASSED and not item.checked:
+                raise CommandError(f"{spec.title}: a passed review with an unchecked item.")
+            # Each write through the services bumps the item's optimistic-lock version.
+            item.version = 1 + len(item_events)
+            work_item = None
+            if draft.outcome == Outcome.FAILED and not item.checked:
+                work_item = self._work_item(draft, item, position, people)
+            result.append((item, item_events, work_item))
+        if draft.outcome == Outcome.FAILED and not any(w for _, _, w in result):
+            raise CommandError(f"{spec.title}: a failed review with every item checked.")
+        return review, result
+
+    def _work_item(self, draft, item: ReviewItem, position: int, people) -> PreLaunchWorkItem:
+        """Pre-launch work for an unchecked item of a failed review: done before the
+        initiative was resubmitted, unless the plan keeps it open."""
+        failed_at = draft.closing.decided_at
+        work_item = PreLaunchWorkItem(
+            initiative=draft.initiative,
+            review_item=item,
+            title=item.template_item.title,
+            assignee=item.assignee,
+            due_date=(failed_at + timedelta(days=WORK_ITEM_DUE_DAYS)).date(),
+            created_at=failed_at,
+        )
+        resubmitted = draft.next_submission
+        if resubmitted is not None and item.template_item.key not in draft.plan.work_still_open:
+            gap = resubmitted.decided_at - failed_at
+            work_item.status = WorkStatus.DONE
+            work_item.done_by = item.assignee or people["manager"]
+            work_item.done_at = _office_hours(
+                failed_at + gap * (0.5 + 0.08 * min(position, 5)),
+                position,
+                lo=failed_at,
+                hi=resubmitted.decided_at,
+            )
+        return work_item
+
     # Output --------------------------------------------------------------------------------
     def _line(self, what: str, created: int, total: int) -> None:
         self.stdout.write(f"{what}: {created} created, {total - created} already present.")
@@ -295,6 +515,87 @@ class Command(BaseCommand):
                 line += " (existing user: password unchanged)"
             self.stdout.write(line)
         self.stdout.write(f"Password: {password}")
+
+
+@dataclass(frozen=True)
+class _ReviewDraft:
+    """One review to write: the submission that opened it and what followed."""
+
+    spec: InitiativeSpec
+    initiative: Initiative
+    plan: ReviewPlan
+    opening: GateDecision
+    closing: GateDecision | None  # the pass or fail decision; None while open
+    until: datetime  # when work on it stopped: its decision, a stop, or now
+    next_submission: GateDecision | None
+
+    @property
+    def outcome(self) -> str:
+        if self.closing is None:
+            return Outcome.OPEN
+        if self.closing.transition == Transition.PASS_REVIEW:
+            return Outcome.PASSED
+        if self.closing.transition == Transition.STOP:
+            return Outcome.WITHDRAWN
+        return Outcome.FAILED
+
+
+def _review_drafts(spec, initiative, decisions: list[GateDecision], now) -> list[_ReviewDraft]:
+    """A review per submit_for_review, closed by the pass or fail decision right after it.
+
+    A stop right after it withdraws the review, as the services do.
+    """
+    drafts, number = [], 0
+    for index, decision in enumerate(decisions):
+        if decision.transition != Transition.SUBMIT_FOR_REVIEW:
+            continue
+        number += 1
+        later = decisions[index + 1 :]
+        following = later[0] if later else None
+        closes = following is not None and following.transition in (
+            Transition.PASS_REVIEW,
+            Transition.FAIL_REVIEW,
+            Transition.STOP,
+        )
+        plan = REVIEWS.get((spec.title, number))
+        if plan is None:
+            if not closes or following.transition != Transition.PASS_REVIEW:
+                raise CommandError(
+                    f"{spec.title}: review {number} is not passed, so _demo_reviews.REVIEWS "
+                    "must say which items it left unchecked."
+                )
+            plan = ReviewPlan()
+        drafts.append(
+            _ReviewDraft(
+                spec=spec,
+                initiative=initiative,
+                plan=plan,
+                opening=decision,
+                closing=following if closes else None,
+                until=following.decided_at if following else now,
+                next_submission=next(
+                    (d for d in later if d.transition == Transition.SUBMIT_FOR_REVIEW), None
+                ),
+            )
+        )
+    return drafts
+
+
+def _office_hours(moment: datetime, k: int, *, lo: datetime, hi: datetime) -> datetime:
+    """`moment` moved into office hours on its day (varied by k), unless that leaves (lo, hi)."""
+    moved = moment.replace(hour=9 + k % 8, minute=k * 17 % 60, second=0, microsecond=0)
+    return moved if lo < moved < hi else moment.replace(microsecond=0)
+
+
+def _spread(start: datetime, end: datetime, count: int) -> list[datetime]:
+    """`count` increasing times strictly between start and end, in office hours if possible."""
+    times, previous = [], start
+    for i in range(count):
+        moment = start + (end - start) * (i + 1) / (count + 1)
+        moved = _office_hours(moment, i * 3 + 2, lo=previous, hi=end)
+        previous = moved if moved > previous else previous + timedelta(minutes=1)
+        times.append(previous)
+    return times
 
 
 def _at(midnight: datetime, days_ago: int) -> datetime:

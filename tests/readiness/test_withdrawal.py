@@ -1,0 +1,51 @@
+"""Stopping an initiative during its readiness review withdraws the review."""
+
+from gates import services
+from gates.stages import Stage
+from gates.stages import Transition as T
+from readiness.models import Outcome
+from tests.factories import InitiativeFactory
+from tests.helpers import advance, criteria_passing
+
+
+def test_stopping_during_review_withdraws_it_and_a_resubmission_opens_a_fresh_one(manager):
+    initiative = InitiativeFactory(framed=True)
+    advance(initiative, Stage.READINESS_REVIEW, user=manager)
+    first = initiative.reviews.get()
+
+    stop = services.decide(
+        initiative=initiative,
+        transition=T.STOP,
+        user=manager,
+        rationale="Superseded by the group-wide platform.",
+        stop_reason="superseded",
+    )
+
+    first.refresh_from_db()
+    assert first.outcome == Outcome.WITHDRAWN
+    assert first.decision == stop and first.decided_by == manager
+    assert not initiative.work_items.exists()
+
+    with criteria_passing():
+        services.decide(initiative=initiative, transition=T.REOPEN, user=manager, rationale="Back.")
+    advance(initiative, Stage.READINESS_REVIEW, user=manager)
+    assert initiative.reviews.count() == 2
+    assert initiative.reviews.filter(outcome=Outcome.OPEN).exclude(pk=first.pk).count() == 1
+
+
+def test_stopping_outside_review_touches_no_review(manager):
+    initiative = InitiativeFactory(framed=True)
+    advance(initiative, Stage.NARROW_LAUNCH, user=manager)
+    review = initiative.reviews.get()
+    assert review.outcome == Outcome.PASSED
+
+    services.decide(
+        initiative=initiative,
+        transition=T.STOP,
+        user=manager,
+        rationale="Cost too high at scale.",
+        stop_reason="running_cost_too_high",
+    )
+
+    review.refresh_from_db()
+    assert review.outcome == Outcome.PASSED
