@@ -167,14 +167,14 @@ def import_history(*, initiative, decisions: list[dict]) -> None:
     """
     stage = initiative.stage
     rows = []
-    previous = initiative.stage_entered_at
+    previous = None
     for item in decisions:
         name = Transition(item["transition"]).value
         if not (item.get("rationale") or "").strip():
             raise DecisionError(f"{name} needs a rationale.")
         if name == Transition.STOP and item.get("stop_reason") not in StopReason.values:
             raise DecisionError("A stop needs a reason category.")
-        if item["decided_at"] < previous or item["decided_at"] > timezone.now():
+        if (previous and item["decided_at"] < previous) or item["decided_at"] > timezone.now():
             raise DecisionError(f"{name} must be dated after the one before it, and not ahead.")
         previous = item["decided_at"]
         options = [t for t in initiative.get_all_stage_transitions() if t.name == name]

@@ -100,6 +100,10 @@ def pilot_beats_baseline(initiative) -> Result:
     metric, snapshot = _snapshot(initiative)
     if metric is None or snapshot is None:
         return Result(False, "No computed comparison of the pilot with the baseline yet.")
+    if snapshot.computed_at < initiative.stage_entered_at:
+        # A comparison from before this launch (thin slice, or a launch since rolled back)
+        # says nothing about the narrow launch the gate is judging.
+        return Result(False, "The comparison predates the narrow launch; awaiting a recompute.")
     needed = settings.GANTRY_GATE_CONFIDENCE
     if snapshot.confidence is None:
         return Result(

@@ -1,8 +1,9 @@
 """Metric status: recompute snapshots from the observations, aggregated in the database.
 
-One GROUP BY per distinct comparison window (plus one for metrics aggregated by their last
-value) covers every metric asked for, whatever their number; Python then only turns the
-aggregates into verdicts and writes the snapshots in bulk.
+One GROUP BY, each metric's rows limited to its own comparison window (plus one query for
+metrics aggregated by their last value), covers every metric asked for, whatever their number
+and windows; Python then only turns the aggregates into verdicts and writes the snapshots in
+bulk.
 """
 
 from __future__ import annotations
@@ -78,33 +79,30 @@ def recompute(*, metric_ids: Iterable[int] | None = None, now: datetime | None =
 def _window_stats(metrics: list[Metric], now: datetime, *, filtered: bool) -> dict:
     """{(metric_id, cohort): CohortStats} over each metric's own comparison window."""
     result: dict = {}
-    windows = sorted({m.comparison_window_days for m in metrics})
-    ids = [m.pk for m in metrics]
-    for days in windows:
-        rows = (
-            _in_window(days, now, ids if filtered else None)
-            .values("metric_id", "cohort")
-            .annotate(
-                n=Count("id"),
-                mean=Avg("value"),
-                total=Sum("value"),
-                # Population deviation, converted below: SQLite's sample deviation fails
-                # on a single value instead of answering NULL.
-                pop_sd=StdDev("value", sample=False),
-            )
-            .order_by()
+    rows = (
+        _in_window(metrics, now, filtered=filtered)
+        .values("metric_id", "cohort")
+        .annotate(
+            n=Count("id"),
+            mean=Avg("value"),
+            total=Sum("value"),
+            # Population deviation, converted below: SQLite's sample deviation fails
+            # on a single value instead of answering NULL.
+            pop_sd=StdDev("value", sample=False),
         )
-        for row in rows:
-            result[(row["metric_id"], row["cohort"])] = CohortStats(
-                count=row["n"],
-                mean=row["mean"],
-                total=row["total"],
-                stddev=_sample_sd(row["pop_sd"], row["n"]),
-            )
+        .order_by()
+    )
+    for row in rows:
+        result[(row["metric_id"], row["cohort"])] = CohortStats(
+            count=row["n"],
+            mean=row["mean"],
+            total=row["total"],
+            stddev=_sample_sd(row["pop_sd"], row["n"]),
+        )
     last_metrics = [m for m in metrics if m.aggregation == Aggregation.LAST]
-    for days in sorted({m.comparison_window_days for m in last_metrics}):
+    if last_metrics:
         ranked = (
-            _in_window(days, now, [m.pk for m in last_metrics])
+            _in_window(last_metrics, now, filtered=True)
             .annotate(
                 rank=Window(
                     RowNumber(),
@@ -133,14 +131,26 @@ def _sample_sd(population_sd: float | None, n: int) -> float | None:
     return population_sd * math.sqrt(n / (n - 1))
 
 
-def _in_window(days: int, now: datetime, ids: list[int] | None):
+def _in_window(metrics: list[Metric], now: datetime, *, filtered: bool):
+    """The compared cohorts' observations within their own metric's comparison window.
+
+    One query whatever the windows: one table scan (or index range per metric) instead of
+    one per distinct window. The widest window also bounds the scan, so older rows are
+    dropped before the join.
+    """
+    windows = sorted({m.comparison_window_days for m in metrics})
+    in_own_window = Q()
+    for days in windows:
+        in_own_window |= Q(
+            metric__comparison_window_days=days, observed_at__gt=now - timedelta(days=days)
+        )
     qs = Observation.objects.filter(
-        metric__comparison_window_days=days,
+        in_own_window,
         cohort__in=COMPARED,
-        observed_at__gt=now - timedelta(days=days),
+        observed_at__gt=now - timedelta(days=windows[-1]),
         observed_at__lte=now,
     )
-    return qs.filter(metric_id__in=ids) if ids is not None else qs
+    return qs.filter(metric_id__in=[m.pk for m in metrics]) if filtered else qs
 
 
 def _stale_initiatives(initiative_ids: set[int]) -> set[int]:

@@ -99,10 +99,10 @@ def _confirm(request, initiative):
 
 
 def _check(feed, text: str):
-    rows, problems = ingest.read_csv(text)
+    rows, numbers, problems = ingest.read_csv(text)
     if problems:
         return None, problems
-    batch = ingest.validate(rows, feed, from_text=True, first=2)
+    batch = ingest.validate(rows, feed, from_text=True, numbers=numbers)
     return batch, batch.foreign + batch.problems
 
 

@@ -11,6 +11,8 @@ def checklist_complete(initiative) -> Result:
     if review is None:
         return Result(False, "No readiness review is open.")
     items = list(review.items.select_related("template_item"))
+    if not items:
+        return Result(False, "The review's checklist has no items.")
     unchecked = [item.template_item.title for item in items if not item.checked]
     if not unchecked:
         return Result(True, f"All {len(items)} checklist items are checked with evidence.")

@@ -2,6 +2,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from portfolio.forms import PersonChoiceField
+from readiness.queries import assignable_people
 
 
 class AssignForm(forms.Form):
@@ -9,11 +10,18 @@ class AssignForm(forms.Form):
                                  empty_label="— unassigned —")  # fmt: skip
     version = forms.IntegerField(widget=forms.HiddenInput)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, choices: list | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["assignee"].queryset = (
-            get_user_model().objects.filter(is_active=True).order_by("first_name", "username")
-        )
+        field = self.fields["assignee"]
+        field.queryset = assignable_people()
+        if choices is not None:
+            # The review page renders one form per item: it reads the people once for all.
+            field.choices = choices
+
+    @classmethod
+    def people_choices(cls) -> list:
+        """The assignee choices, read once, for `AssignForm(choices=...)`."""
+        return list(cls().fields["assignee"].choices)
 
 
 class CheckForm(forms.Form):

@@ -2,11 +2,13 @@
 
 from datetime import timedelta
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Prefetch, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from metrics.models import DataFeed, FeedKind, Observation
+from portfolio.roles import Role
 from readiness.models import (
     Outcome,
     PreLaunchWorkItem,
@@ -86,6 +88,23 @@ def counts_for(user) -> dict:
 
 def reviews_of(initiative):
     """Every review of the initiative, newest first, with its checked and total item counts."""
-    return ReadinessReview.objects.filter(initiative=initiative).annotate(
-        checked_count=Count("items", filter=Q(items__checked=True)), item_count=Count("items")
+    return (
+        ReadinessReview.objects.filter(initiative=initiative)
+        .select_related("initiative")  # each links to its page, which names the initiative
+        .annotate(
+            checked_count=Count("items", filter=Q(items__checked=True)), item_count=Count("items")
+        )
+    )
+
+
+def assignable_people():
+    """Who may hold checklist items: active users, except those whose only role is viewer."""
+    users = get_user_model().objects
+    viewers_only = users.filter(groups__name=Role.VIEWER).exclude(
+        groups__name__in=[Role.EXECUTIVE, Role.PROGRAMME_MANAGER, Role.OWNER]
+    )
+    return (
+        users.filter(is_active=True)
+        .exclude(pk__in=viewers_only.values("pk"))
+        .order_by("first_name", "username")
     )

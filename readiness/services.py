@@ -89,6 +89,8 @@ def record_pass(initiative, decision) -> None:
 def record_fail(initiative, decision) -> None:
     """Every unchecked item becomes open pre-launch work for that item's assignee."""
     review = _close(initiative, decision, Outcome.FAILED)
+    if review is None:
+        return
     due = (decision.decided_at + timedelta(days=WORK_ITEM_DUE_DAYS)).date()
     unchecked = review.items.filter(checked=False).select_related("template_item")
     PreLaunchWorkItem.objects.bulk_create(
@@ -113,10 +115,15 @@ def withdraw_review(initiative, decision) -> None:
         _close(initiative, decision, Outcome.WITHDRAWN)
 
 
-def _close(initiative, decision, outcome: str) -> ReadinessReview:
-    review = ReadinessReview.objects.select_for_update().get(
-        initiative=initiative, outcome=Outcome.OPEN
+def _close(initiative, decision, outcome: str) -> ReadinessReview | None:
+    """Close the open review; None when there is none (a history imported without one)."""
+    review = (
+        ReadinessReview.objects.select_for_update()
+        .filter(initiative=initiative, outcome=Outcome.OPEN)
+        .first()
     )
+    if review is None:
+        return None
     review.outcome = outcome
     review.decided_by = decision.decided_by
     review.decided_at = decision.decided_at
@@ -261,6 +268,10 @@ def uncheck(*, item: ReviewItem, user, expected_version: int | None = None) -> N
     _only_assignee(item, user)
     _require_open(item)
     with transaction.atomic():
+        # Only a current copy can say the item is unchecked; a stale one gets the conflict.
+        current = ReviewItem.objects.filter(pk=item.pk, version=item.version).exists()
+        if current and not item.checked:
+            raise ValidationError("This item is not checked.")
         _write(item, expected_version, checked=False, checked_by_id=None, checked_at=None)
         ReviewItemEvent.objects.create(
             item=item,

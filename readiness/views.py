@@ -31,6 +31,7 @@ def review_detail(request, slug: str, review_id: int, *, bound: dict | None = No
     user = request.user
     decides = review.is_open and may_decide_review(initiative, user)
     bound = bound or {}
+    people = AssignForm.people_choices() if decides else None
     rows = []
     for item in review.items.all():
         template_item = item.template_item
@@ -44,6 +45,7 @@ def review_detail(request, slug: str, review_id: int, *, bound: dict | None = No
                     AssignForm(
                         initial={"assignee": item.assignee_id, "version": item.version},
                         prefix=f"a{item.pk}",
+                        choices=people,
                     )
                     if decides
                     else None
@@ -163,7 +165,9 @@ def item_check(request, slug: str, review_id: int, item_id: int):
             messages.error(request, str(exc))
             return review_detail(request, slug, review_id, status=409)
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
+            # Evidence problems come per field; a closed review is one message for the item.
+            problems = exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
+            for field, errors in problems.items():
                 form.add_error(field if field in form.fields else None, errors)
         else:
             messages.success(request, f"“{item.template_item.title}” checked.")
@@ -177,11 +181,12 @@ def item_uncheck(request, slug: str, review_id: int, item_id: int):
     form = VersionForm(request.POST)
     if item.assignee_id != request.user.pk:
         raise PermissionDenied("Only the person this item is assigned to may uncheck it.")
+    if not form.is_valid():
+        messages.error(request, "The form was incomplete; reload the page and try again.")
+        return review_detail(request, slug, review_id, status=400)
     try:
         services.uncheck(
-            item=item,
-            user=request.user,
-            expected_version=form.cleaned_data["version"] if form.is_valid() else None,
+            item=item, user=request.user, expected_version=form.cleaned_data["version"]
         )
     except services.Conflict as exc:
         messages.error(request, str(exc))
@@ -202,6 +207,10 @@ def review_decide(request, slug: str, review_id: int, transition: str):
     review = get_object_or_404(initiative.reviews, pk=review_id)
     if not may_decide_review(initiative, request.user):
         raise PermissionDenied("Only a programme manager with no stake in this initiative decides.")
+    if not review.is_open:
+        # A page of an earlier review: the decision would land on whichever review is open.
+        messages.error(request, "This review is already decided. Reload the page.")
+        return review_detail(request, slug, review_id, status=409)
     form = DecisionForm(request.POST, transition=transition)
     if not form.is_valid():
         return review_detail(

@@ -60,9 +60,9 @@ def worker(settings, tmp_path):
     queue = f"gantry-test-{uuid.uuid4().hex[:8]}"
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.GANTRY_RECOMPUTE_DEBOUNCE_SECONDS = 1
-    previous = (app.conf.task_always_eager, app.conf.task_default_queue)
-    app.conf.task_always_eager = False
-    app.conf.task_default_queue = queue
+    overridden = {"task_always_eager": False, "task_default_queue": queue}
+    previous = {key: app.conf.changes[key] for key in overridden if key in app.conf.changes}
+    app.conf.update(overridden)
     log = tmp_path / "worker.log"
     env = {
         **os.environ,
@@ -85,7 +85,10 @@ def worker(settings, tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=30)
-        app.conf.task_always_eager, app.conf.task_default_queue = previous
+        # Put back exactly what was there: a leftover value would shadow the Django setting.
+        for key in overridden:
+            app.conf.changes.pop(key, None)
+        app.conf.update(previous)
 
 
 def _wait(condition, *, timeout: float, what: str, log: Path) -> None:

@@ -1,4 +1,4 @@
-"""Stopping an initiative during its readiness review withdraws the review."""
+"""Reviews and decisions that arrive out of the usual order: stops, imported histories."""
 
 from gates import services
 from gates.stages import Stage
@@ -49,3 +49,26 @@ def test_stopping_outside_review_touches_no_review(manager):
 
     review.refresh_from_db()
     assert review.outcome == Outcome.PASSED
+
+
+def test_failing_a_review_imported_without_one_sends_it_back_without_work_items(manager):
+    from django.utils import timezone
+
+    initiative = InitiativeFactory(framed=True)
+    services.import_history(
+        initiative=initiative,
+        decisions=[
+            {"transition": t, "user": manager, "rationale": "Earlier.", "decided_at": at}
+            for t, at in [
+                (T.APPROVE_FRAME, timezone.now() - timezone.timedelta(days=9)),
+                (T.SUBMIT_FOR_REVIEW, timezone.now() - timezone.timedelta(days=3)),
+            ]
+        ],
+    )
+
+    services.decide(
+        initiative=initiative, transition=T.FAIL_REVIEW, user=manager, rationale="Not ready."
+    )
+
+    assert initiative.stage == Stage.THIN_SLICE
+    assert not initiative.work_items.exists()
