@@ -58,6 +58,10 @@ class Metric(models.Model):
         blank=True,
         editable=False,
         related_name="+",
+        # Unindexed: every recompute rewrites this column, and an index on it would make each
+        # of those updates touch every index of the table. Only deleting a snapshot looks
+        # metrics up by it, which is rare.
+        db_index=False,
     )
 
     class Meta:

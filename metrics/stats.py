@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy import stats as scipy_stats
+from scipy.special import stdtr
 
 from metrics.models import Aggregation
 
@@ -63,17 +63,15 @@ def welch_confidence(
         better = pilot.mean > baseline.mean if higher_is_better else pilot.mean < baseline.mean
         p_value = 0.0 if better else 1.0
         return p_value, 1.0 - p_value
-    result = scipy_stats.ttest_ind_from_stats(
-        pilot.mean,
-        sd_p,
-        pilot.count,
-        baseline.mean,
-        sd_b,
-        baseline.count,
-        equal_var=False,
-        alternative="greater" if higher_is_better else "less",
-    )
-    p_value = float(result.pvalue)
+    # Welch's t statistic and Welch-Satterthwaite degrees of freedom, then the one-sided tail
+    # from scipy's Student t distribution function (stdtr): the same figures as
+    # scipy.stats.ttest_ind_from_stats(equal_var=False) at a small fraction of its cost,
+    # which matters when every metric of a portfolio is recomputed.
+    var_p, var_b = sd_p**2 / pilot.count, sd_b**2 / baseline.count
+    se = math.sqrt(var_p + var_b)
+    t = (pilot.mean - baseline.mean) / se
+    df = (var_p + var_b) ** 2 / (var_p**2 / (pilot.count - 1) + var_b**2 / (baseline.count - 1))
+    p_value = float(stdtr(df, -t) if higher_is_better else stdtr(df, t))
     if math.isnan(p_value):
         return None, None
     return p_value, 1.0 - p_value

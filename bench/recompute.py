@@ -1,0 +1,480 @@
+"""Recompute benchmark: metrics.status.recompute() against the raw aggregate SQL.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/gantry_bench \\
+        .venv/bin/python -m bench.recompute [--observations 10000000] [--repeat 3]
+
+In a database of its own (see bench.common) it bulk-creates 5,000 initiatives, each with one
+live feed and 4 metrics (20,000 metrics; comparison windows of 7, 14 and 28 days in turn,
+aggregated by mean or sum), and COPYs 10,000,000 observations in PostgreSQL's binary format,
+built with numpy: every metric gets the same number, in time order over the last 60 days, in
+the pilot, baseline and production cohorts (40/40/20%). The table keeps its indexes and
+constraints during the load, as it would in production. Then VACUUM ANALYZE.
+
+It then times, alternately and --repeat times each after one warm-up,
+
+- `metrics.status.recompute()` for all metrics: the aggregate queries, the verdicts and
+  statistics in Python, and the writes of 20,000 snapshots and of `latest_snapshot`;
+- the raw SQL that computes the same aggregates in one GROUP BY (all rows fetched):
+
+      SELECT metric_id, cohort, count(*), avg(value), sum(value), stddev_samp(value)
+      FROM metrics_observation o JOIN metrics_metric m ON m.id = o.metric_id
+      WHERE o.cohort IN ('pilot', 'baseline')
+        AND o.observed_at > now() - m.comparison_window_days * interval '1 day'
+        AND o.observed_at <= now()
+      GROUP BY 1, 2
+
+and prints the medians, the ratio recompute/raw (the issue's goal: within 1.5x) and where
+recompute's time goes. It also checks that recompute's aggregates equal the raw query's.
+--explain prints EXPLAIN (ANALYZE, BUFFERS) of recompute's aggregate queries and of the raw
+query. --last-share makes a share of the metrics aggregate by their last value, which costs
+recompute a window-function query the raw SQL does not do (off by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import math
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import nullcontext
+from datetime import timedelta
+
+import numpy as np
+
+from bench.common import (
+    BenchDatabase,
+    StageTimer,
+    add_database_arguments,
+    log,
+    median,
+    phase,
+    rate,
+    server_version,
+    setup_django,
+    table_size,
+)
+
+WINDOWS = (7, 14, 28)
+SPAN = timedelta(days=60)
+COHORTS = (b"pilot", b"baseline", b"production")
+COHORT_SHARES = (0.4, 0.4, 0.2)
+PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 UTC in microseconds since the Unix epoch
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
+RAW_SQL = """
+    SELECT metric_id, cohort, count(*), avg(value), sum(value), stddev_samp(value)
+    FROM metrics_observation o JOIN metrics_metric m ON m.id = o.metric_id
+    WHERE o.cohort IN ('pilot', 'baseline')
+      AND o.observed_at > {now} - m.comparison_window_days * interval '1 day'
+      AND o.observed_at <= {now}
+    GROUP BY 1, 2
+"""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.recompute", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--observations", type=int, default=10_000_000, help="observations (10,000,000)"
+    )
+    parser.add_argument("--initiatives", type=int, default=5_000, help="initiatives (5,000)")
+    parser.add_argument("--metrics", type=int, default=20_000, help="metrics (20,000)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs of each (3)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed of the data")
+    parser.add_argument(
+        "--last-share",
+        type=float,
+        default=0.0,
+        help="share of metrics aggregated by their last value (default 0)",
+    )
+    parser.add_argument(
+        "--explain", action="store_true", help="print EXPLAIN ANALYZE of both sides"
+    )
+    parser.add_argument(
+        "--chunk", type=int, default=500_000, help="observations per COPY transaction"
+    )
+    parser.add_argument(
+        "--load",
+        choices=["rebuild", "indexed"],
+        default="rebuild",
+        help="rebuild: drop the observation table's secondary indexes and foreign keys for "
+        "the load and recreate them from their definitions after it (fast, the default); "
+        "indexed: COPY into the fully indexed table (slower)",
+    )
+    add_database_arguments(parser, "recompute")
+    args = parser.parse_args(argv)
+    if args.initiatives < 1 or args.metrics < args.initiatives or args.observations < 1:
+        parser.error("need at least one initiative, one metric per initiative, one observation")
+    if args.repeat < 1 or not 0 <= args.last_share <= 1:
+        parser.error("--repeat must be positive and --last-share within 0..1")
+    return args
+
+
+# Data -------------------------------------------------------------------------------------------
+def create_portfolio(args: argparse.Namespace, now) -> tuple[np.ndarray, np.ndarray]:
+    """Initiatives, feeds and metrics in bulk; returns (metric ids, feed id of each metric)."""
+    from decimal import Decimal
+
+    from metrics.models import Aggregation, DataFeed, Direction, FeedKind, Metric
+    from portfolio.models import BusinessUnit, Initiative, User
+
+    owner = User.objects.create_user("bench-owner", password=None)
+    unit = BusinessUnit.objects.create(name="Benchmarks", slug="benchmarks")
+    initiatives = Initiative.objects.bulk_create(
+        [
+            Initiative(
+                title=f"Initiative {n}",
+                slug=f"initiative-{n}",
+                business_unit=unit,
+                business_owner=owner,
+            )
+            for n in range(args.initiatives)
+        ],
+        batch_size=2000,
+    )
+    # One live feed each; one initiative in twenty has gone stale.
+    feeds = DataFeed.objects.bulk_create(
+        [
+            DataFeed(
+                initiative=initiative,
+                name="Live feed",
+                kind=FeedKind.LIVE,
+                owner=owner,
+                token_hash=hashlib.sha256(f"bench-{n}".encode()).hexdigest(),
+                token_hint=f"gf_{n}"[:10],
+                last_delivery_at=now - (timedelta(days=3) if n % 20 == 0 else timedelta(0)),
+                is_stale=n % 20 == 0,
+            )
+            for n, initiative in enumerate(initiatives)
+        ],
+        batch_size=2000,
+    )
+    last_every = round(1 / args.last_share) if args.last_share else 0
+    metrics = []
+    for n in range(args.metrics):
+        home = n % args.initiatives  # metric n belongs to initiative n % I
+        aggregation = Aggregation.SUM if n % 4 == 3 else Aggregation.MEAN
+        if last_every and n % last_every == 0:
+            aggregation = Aggregation.LAST
+        metrics.append(
+            Metric(
+                initiative=initiatives[home],
+                name=f"Metric {n}",
+                slug=f"metric-{n}",
+                unit="%",
+                direction=Direction.HIGHER if n % 2 == 0 else Direction.LOWER,
+                ship_threshold=Decimal("100.5"),
+                baseline=Decimal("100"),
+                aggregation=aggregation,
+                comparison_window_days=WINDOWS[n % len(WINDOWS)],
+                is_primary=n < args.initiatives,
+            )
+        )
+    metrics = Metric.objects.bulk_create(metrics, batch_size=2000)
+    feed_of = {feed.initiative_id: feed.pk for feed in feeds}
+    ids = np.array([m.pk for m in metrics], dtype=np.int64)
+    metric_feeds = np.array([feed_of[m.initiative_id] for m in metrics], dtype=np.int64)
+    return ids, metric_feeds
+
+
+def binary_rows(metric_ids, feed_ids, cohort: bytes, observed_us, values) -> bytes:
+    """Tuples of PostgreSQL's binary COPY format for one cohort (its text has one length)."""
+    dtype = np.dtype(
+        [
+            ("fields", ">i2"),
+            ("metric_len", ">i4"), ("metric", ">i8"),
+            ("feed_len", ">i4"), ("feed", ">i8"),
+            ("cohort_len", ">i4"), ("cohort", f"S{len(cohort)}"),
+            ("observed_len", ">i4"), ("observed", ">i8"),
+            ("value_len", ">i4"), ("value", ">f8"),
+            ("ingested_len", ">i4"), ("ingested", ">i8"),
+        ]
+    )  # fmt: skip
+    rows = np.empty(len(metric_ids), dtype=dtype)
+    rows["fields"] = 6
+    for name in ("metric", "feed", "observed", "value", "ingested"):
+        rows[f"{name}_len"] = 8
+    rows["cohort_len"] = len(cohort)
+    rows["metric"], rows["feed"], rows["cohort"] = metric_ids, feed_ids, cohort
+    rows["observed"] = observed_us - PG_EPOCH_US
+    rows["ingested"] = observed_us - PG_EPOCH_US + 60_000_000  # a minute after it happened
+    rows["value"] = values
+    return rows.tobytes()
+
+
+def load_observations(args: argparse.Namespace, ids, feeds, now) -> None:
+    """COPY the observations in chunks, each in its own transaction.
+
+    Observation i is metric i % M's k-th (k = i // M), observed at a random moment of the k-th
+    of `per` equal slots of the last 60 days: distinct for each metric, in time order overall.
+    Values: N(100, 15), the pilot 1 higher; rounded to 3 decimals.
+    """
+    from django.db import connection, transaction
+
+    rng = np.random.default_rng(args.seed)
+    count, total = len(ids), args.observations
+    per = math.ceil(total / count)
+    end_us = int(now.timestamp() * 1_000_000) - 1
+    span_us = int(SPAN.total_seconds() * 1_000_000)
+    slot_us = span_us / per
+    statement = (
+        "COPY metrics_observation "
+        "(metric_id, feed_id, cohort, observed_at, value, ingested_at) FROM STDIN (FORMAT BINARY)"
+    )
+    generating = 0.0
+    chunk = max(args.chunk - args.chunk % count, count)  # whole rounds of metrics
+    for start in range(0, total, chunk):
+        began = time.perf_counter()
+        i = np.arange(start, min(start + chunk, total), dtype=np.int64)
+        which = i % count
+        slots = i // count
+        moments = (end_us - span_us + (slots + rng.random(len(i))) * slot_us).astype(np.int64)
+        moments = np.minimum(moments, end_us)
+        cohorts = rng.choice(len(COHORTS), size=len(i), p=COHORT_SHARES)
+        values = np.round(rng.normal(100.0, 15.0, len(i)) + (cohorts == 0), 3)
+        blocks = []
+        for c, cohort in enumerate(COHORTS):
+            pick = cohorts == c
+            metric = which[pick]
+            blocks.append(
+                binary_rows(ids[metric], feeds[metric], cohort, moments[pick], values[pick])
+            )
+        generating += time.perf_counter() - began
+        with (
+            transaction.atomic(),
+            connection.cursor() as cursor,
+            cursor.cursor.copy(statement) as copy,
+        ):
+            copy.write(COPY_HEADER)
+            for block in blocks:
+                copy.write(block)
+            copy.write(COPY_TRAILER)
+        done = min(start + chunk, total)
+        if done // chunk % 4 == 0 or done == total:
+            log(f"  {done:,}/{total:,} observations")
+    log(f"  of which generating the binary COPY data with numpy: {generating:.1f} s")
+
+
+@contextlib.contextmanager
+def secondary_indexes_dropped(table: str) -> Iterator[None]:
+    """Drop the table's unique and foreign-key constraints and plain indexes; recreate after.
+
+    Recreated from their own definitions (pg_get_constraintdef, pg_get_indexdef) under the
+    same names, so the schema ends as migrate left it; building an index once is far faster
+    than maintaining it row by row. The primary key and check constraints stay.
+    """
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = %s::regclass AND contype IN ('u', 'f') ORDER BY conname",
+            [table],
+        )
+        constraints = cursor.fetchall()
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND indexname "
+            "NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass)",
+            [table, table],
+        )
+        indexes = cursor.fetchall()
+        for name, _ in constraints:
+            cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        for name, _ in indexes:
+            cursor.execute(f'DROP INDEX "{name}"')
+    yield
+    with phase("recreate indexes and constraints"), connection.cursor() as cursor:
+        cursor.execute("SET maintenance_work_mem = '1GB'")
+        for _, definition in indexes:
+            cursor.execute(definition)
+        for name, definition in constraints:
+            cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+        cursor.execute("RESET maintenance_work_mem")
+
+
+# Measurements -----------------------------------------------------------------------------------
+def raw_query(now_sql: str = "now()") -> str:
+    return RAW_SQL.format(now=now_sql)
+
+
+def run_raw() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(raw_query())
+        return len(cursor.fetchall())
+
+
+BREAKDOWN = {
+    "aggregates": "aggregate queries (_window_stats)",
+    "stale": "stale initiatives query",
+    "evaluate": "verdicts and Welch tests (evaluate)",
+    "insert": "write snapshots (_insert_snapshots: COPY on PostgreSQL)",
+    "update": "UPDATE latest_snapshot",
+    "commit": "COMMIT (deferred foreign-key checks)",
+}
+
+
+def instrument() -> StageTimer:
+    """Time recompute()'s parts: its helpers, the snapshot insert, the update, the commit.
+
+    QuerySet.update is wrapped for all querysets: in the timed runs only recompute() calls it.
+    """
+    from django.db import DEFAULT_DB_ALIAS, connections
+    from django.db.models import QuerySet
+
+    from metrics import status
+
+    timer = StageTimer()
+    timer.wrap(status, "_window_stats", "aggregates")
+    timer.wrap(status, "_stale_initiatives", "stale")
+    timer.wrap(status, "evaluate", "evaluate")
+    timer.wrap(status, "_insert_snapshots", "insert")
+    timer.wrap(QuerySet, "update", "update")
+    timer.wrap(connections[DEFAULT_DB_ALIAS], "commit", "commit")
+    return timer
+
+
+def check_same_aggregates(now) -> None:
+    """recompute's aggregates (one metric window at a time or not) equal the raw query's."""
+    from django.db import connection
+
+    from metrics import status
+    from metrics.models import Metric
+
+    metrics = list(Metric.objects.only("id", "aggregation", "comparison_window_days"))
+    ours = status._window_stats(metrics, now, filtered=False)
+    with connection.cursor() as cursor:
+        cursor.execute(raw_query("%s::timestamptz"), [now, now])
+        raw = {(m, c): (n, mean, total, sd) for m, c, n, mean, total, sd in cursor.fetchall()}
+    if set(ours) != set(raw):
+        sys.exit(f"bench: recompute and the raw SQL see {len(ours)} and {len(raw)} groups")
+    for key, (n, mean, total, sd) in raw.items():
+        mine = ours[key]
+        close = all(
+            a == b or (a is not None and b is not None and math.isclose(a, b, rel_tol=1e-9))
+            for a, b in ((mine.mean, mean), (mine.total, total), (mine.stddev, sd))
+        )
+        if mine.count != n or not close:
+            sys.exit(f"bench: aggregates differ for {key}: {mine} vs {(n, mean, total, sd)}")
+    log(f"check: recompute's aggregates equal the raw query's ({len(raw):,} groups)")
+
+
+def explain(now) -> None:
+    """EXPLAIN ANALYZE of each aggregate query recompute makes, then of the raw query."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from metrics import status
+    from metrics.models import Metric
+
+    metrics = list(Metric.objects.only("id", "aggregation", "comparison_window_days"))
+    with CaptureQueriesContext(connection) as captured:
+        status._window_stats(metrics, now, filtered=False)
+    queries = [q["sql"] for q in captured.captured_queries]
+    queries.append(raw_query())
+    with connection.cursor() as cursor:
+        for n, query in enumerate(queries, start=1):
+            label = "raw query" if n == len(queries) else f"recompute's query {n}"
+            print(f"\n--- EXPLAIN (ANALYZE, BUFFERS) of {label}:\n{query.strip()}\n")
+            cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {query}")
+            print("\n".join(row[0] for row in cursor.fetchall()))
+    print()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    db = BenchDatabase.from_environment(args, "recompute")
+    db.create(reset=args.reset)
+    try:
+        setup_django(db)
+        benchmark(args)
+    finally:
+        if args.keep:
+            log(f"kept database {db.name!r} (--keep)")
+        else:
+            db.drop()
+
+
+def benchmark(args: argparse.Namespace) -> None:
+    from django.db import connection
+    from django.utils import timezone
+
+    from metrics import status
+    from metrics.models import MetricSnapshot, Observation
+
+    log(
+        f"PostgreSQL {server_version()}; {args.initiatives:,} initiatives, {args.metrics:,} "
+        f"metrics, {args.observations:,} observations"
+    )
+    now = timezone.now()
+    with phase("bulk-create initiatives, feeds, metrics"):
+        ids, feeds = create_portfolio(args, now)
+    table = Observation._meta.db_table
+    dropped = secondary_indexes_dropped(table) if args.load == "rebuild" else nullcontext()
+    started = time.perf_counter()
+    with (
+        phase(f"load observations (--load {args.load})"),
+        dropped,
+        phase("COPY observations (binary, numpy-generated)"),
+    ):
+        load_observations(args, ids, feeds, now)
+    log(f"  load rate: {rate(args.observations, time.perf_counter() - started)}")
+    with phase("VACUUM ANALYZE"), connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    log(f"metrics_observation: {table_size('metrics_observation')}")
+    check_same_aggregates(timezone.now())
+    if args.explain:
+        explain(timezone.now())
+
+    with phase("warm-up: raw query and recompute() once each"):
+        run_raw()
+        status.recompute()
+    timer = instrument()
+    raw_times, recompute_times, parts = [], [], []
+    try:
+        for n in range(1, args.repeat + 1):
+            started = time.perf_counter()
+            groups = run_raw()
+            raw_times.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            count = status.recompute()
+            recompute_times.append(time.perf_counter() - started)
+            parts.append(timer.take())
+            log(
+                f"  run {n}: raw {raw_times[-1]:.2f} s ({groups:,} groups), "
+                f"recompute {recompute_times[-1]:.2f} s ({count:,} snapshots)"
+            )
+    finally:
+        timer.restore()
+    report(args, raw_times, recompute_times, parts)
+    log(f"snapshots written: {MetricSnapshot.objects.count():,}")
+
+
+def report(args, raw_times, recompute_times, parts) -> None:
+    raw, ours = median(raw_times), median(recompute_times)
+    ratio = ours / raw
+    print()
+    print(
+        f"Recompute of {args.metrics:,} metrics over {args.observations:,} observations "
+        f"(median of {args.repeat}; runs: raw {', '.join(f'{t:.2f}' for t in raw_times)}; "
+        f"recompute {', '.join(f'{t:.2f}' for t in recompute_times)})"
+    )
+    print(f"  raw aggregate SQL (fetch all rows):  {raw:7.2f} s")
+    print(f"  metrics.status.recompute():          {ours:7.2f} s")
+    spent = 0.0
+    for name, label in BREAKDOWN.items():
+        part = median([p.get(name, 0.0) for p in parts])
+        spent += part
+        print(f"      {label:<42} {part:6.2f} s")
+    print(f"      {'load metrics, the rest':<42} {ours - spent:6.2f} s")
+    verdict = "within" if ratio <= 1.5 else "ABOVE"
+    print(f"  ratio recompute / raw:               {ratio:7.2f}x  ({verdict} 1.5x)")
+
+
+if __name__ == "__main__":
+    main()
