@@ -6,16 +6,20 @@ recomputed in the request.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from statistics import median
 
+from django.db import connection
 from django.db.models import (
+    Aggregate,
     Case,
     Count,
-    Exists,
+    DateTimeField,
+    F,
+    FloatField,
     IntegerField,
     Min,
-    OuterRef,
     Prefetch,
     Q,
     QuerySet,
@@ -81,30 +85,46 @@ class Conversion:
 
 
 def conversion(base: QuerySet) -> Conversion:
-    """Of the initiatives that left framing: how many launched, went wide, or stopped (why)."""
+    """Of the initiatives that left framing: how many launched, went wide, or stopped (why).
 
-    def took(transition: str):
-        return Exists(GateDecision.objects.filter(initiative=OuterRef("pk"), transition=transition))
+    One query over the milestone decisions, grouped by stage and stop reason (a handful of
+    rows). Every way out of framing but a stop is approve_frame, so an initiative that passed
+    a review or widened has also left framing.
+    """
 
-    left = base.filter(took(T.APPROVE_FRAME))
-    figures = left.annotate(narrow=took(T.PASS_REVIEW), wide=took(T.WIDEN)).aggregate(
-        left_frame=Count("pk"),
-        reached_narrow=Count("pk", filter=Q(narrow=True)),
-        reached_wide=Count("pk", filter=Q(wide=True)),
-        stopped=Count("pk", filter=Q(stage=Stage.STOPPED)),
-    )
-    reasons = dict(
-        left.filter(stage=Stage.STOPPED)
-        .values_list("stop_reason")
-        .annotate(n=Count("pk"))
+    def reached(transition: str) -> Count:
+        return Count("pk", distinct=True, filter=Q(decisions__transition=transition))
+
+    rows = list(
+        base.filter(decisions__transition__in=[T.APPROVE_FRAME, T.PASS_REVIEW, T.WIDEN])
+        .values("stage", "stop_reason")
+        .annotate(
+            left=reached(T.APPROVE_FRAME),
+            narrow=reached(T.PASS_REVIEW),
+            wide=reached(T.WIDEN),
+        )
         .order_by()
     )
-    result = Conversion(**figures)
+    stopped = [row for row in rows if row["stage"] == Stage.STOPPED and row["left"]]
+    result = Conversion(
+        left_frame=sum(row["left"] for row in rows),
+        reached_narrow=sum(row["narrow"] for row in rows),
+        reached_wide=sum(row["wide"] for row in rows),
+        stopped=sum(row["left"] for row in stopped),
+    )
     result.in_flight = result.left_frame - result.stopped - result.reached_wide
     labels = dict(StopReason.choices)
+    # Grouped by stage and reason, each stop reason is one row of the stopped stage.
     result.stop_reasons = sorted(
-        ({"reason": r, "label": labels.get(r, "Unknown"), "count": n} for r, n in reasons.items()),
-        key=lambda item: -item["count"],
+        (
+            {
+                "reason": r["stop_reason"],
+                "label": labels.get(r["stop_reason"], "Unknown"),
+                "count": r["left"],
+            }
+            for r in stopped
+        ),
+        key=lambda item: (-item["count"], item["label"]),
     )
     return result
 
@@ -114,23 +134,32 @@ def stopped_reasons(base: QuerySet) -> list[dict]:
     rows = base.filter(stage=Stage.STOPPED).values_list("stop_reason").annotate(n=Count("pk"))
     return sorted(
         ({"reason": r, "label": labels.get(r, "Unknown"), "count": n} for r, n in rows.order_by()),
-        key=lambda item: -item["count"],
+        key=lambda item: (-item["count"], item["label"]),
     )
 
 
 def flagged(base: QuerySet, limit: int = 12) -> tuple[list, int]:
-    """Flagged initiatives, worst first (most flags, then flagged longest), and their count."""
+    """Flagged initiatives, worst first (most flags, then flagged longest), and their count.
+
+    The ranking reads only the active flags, grouped by initiative, and returns ids: their
+    number is the count, and only the first `limit` initiatives are then read in full.
+    """
+    ranked = list(
+        PurgatoryFlag.objects.filter(cleared_at__isnull=True, initiative__in=base)
+        .values("initiative")
+        .annotate(flag_count=Count("pk"), since=Min("raised_at"))
+        .order_by("-flag_count", "since", "initiative__title", "initiative")
+        .values_list("initiative", flat=True)
+    )
+    shown = ranked[:limit]
     active = Q(flags__cleared_at__isnull=True)
-    live = PurgatoryFlag.objects.filter(initiative=OuterRef("pk"), cleared_at__isnull=True)
-    ranked = (
-        base.filter(Exists(live))
+    worst = (
+        Initiative.objects.filter(pk__in=shown)
         .annotate(
             flag_count=Count("flags", filter=active), since=Min("flags__raised_at", filter=active)
         )
-        .order_by("-flag_count", "since", "title")
-    )
-    worst = list(
-        ranked.select_related("business_unit").prefetch_related(
+        .select_related("business_unit")
+        .prefetch_related(
             Prefetch(
                 "flags",
                 queryset=PurgatoryFlag.objects.filter(cleared_at__isnull=True).order_by(
@@ -138,18 +167,19 @@ def flagged(base: QuerySet, limit: int = 12) -> tuple[list, int]:
                 ),
                 to_attr="active_flags",
             )
-        )[:limit]
+        )
     )
-    return worst, ranked.count()
+    order = {pk: n for n, pk in enumerate(shown)}
+    return sorted(worst, key=lambda i: order[i.pk]), len(ranked)
 
 
 def verdicts(base: QuerySet, limit: int = 12) -> dict:
-    """Primary-metric status of launched initiatives: counts per verdict and the worst rows."""
+    """Primary-metric status of launched initiatives: counts per verdict and the worst rows.
+
+    One narrow pass, worst first, yields both the counts and which rows to show; only those
+    rows are then read in full (with their snapshot and initiative).
+    """
     metrics = Metric.objects.filter(is_primary=True, initiative__in=base.filter(stage__in=LAUNCHED))
-    counts = dict(
-        metrics.values_list("latest_snapshot__verdict").annotate(n=Count("pk")).order_by()
-    )
-    labels = dict(Verdict.choices)
     worst_first = Case(
         When(latest_snapshot__verdict=Verdict.BELOW, then=Value(0)),
         When(latest_snapshot__verdict=Verdict.STALE, then=Value(1)),
@@ -158,9 +188,18 @@ def verdicts(base: QuerySet, limit: int = 12) -> dict:
         default=Value(4),
         output_field=IntegerField(),
     )
-    rows = metrics.select_related("latest_snapshot", "initiative").order_by(
-        worst_first, "initiative__title"
-    )[:limit]
+    ranked = list(
+        metrics.order_by(worst_first, "initiative__title", "pk").values_list(
+            "pk", "latest_snapshot__verdict"
+        )
+    )
+    counts = Counter(verdict for _, verdict in ranked)
+    order = {pk: n for n, (pk, _) in enumerate(ranked[:limit])}
+    rows = sorted(
+        Metric.objects.filter(pk__in=list(order)).select_related("latest_snapshot", "initiative"),
+        key=lambda m: order[m.pk],
+    )
+    labels = dict(Verdict.choices)
     return {
         "counts": [
             {"verdict": v, "label": labels[v], "count": counts.get(v, 0)} for v in Verdict.values
@@ -170,26 +209,57 @@ def verdicts(base: QuerySet, limit: int = 12) -> dict:
             if counts.get(None)
             else []
         ),
-        "rows": list(rows),
-        "total": sum(counts.values()),
+        "rows": rows,
+        "total": len(ranked),
     }
+
+
+class MedianWholeDays(Aggregate):
+    """PostgreSQL: the median of the whole days from each timestamp to `now`, the number
+    Python's `statistics.median` gives for `(now - timestamp).days`."""
+
+    template = (
+        "PERCENTILE_CONT(0.5) WITHIN GROUP "
+        "(ORDER BY FLOOR(EXTRACT(EPOCH FROM (%(expressions)s)) / 86400))"
+    )
+    arg_joiner = " - "
+    output_field = FloatField()
+
+    def __init__(self, field: str, *, now):
+        super().__init__(Value(now, output_field=DateTimeField()), F(field))
+
+
+def _days_in_stage(qs: QuerySet, now) -> dict[str, tuple[float | None, int]]:
+    """{stage: (median whole days in it, how many)}.
+
+    PostgreSQL computes the medians (one row per stage); elsewhere (the SQLite demo) the
+    entry times come to Python, which costs a datetime per initiative.
+    """
+    if connection.vendor == "postgresql":
+        rows = (
+            qs.values("stage")
+            .annotate(median=MedianWholeDays("stage_entered_at", now=now), n=Count("pk"))
+            .values_list("stage", "median", "n")
+            .order_by()
+        )
+        # statistics.median's types: an int for an odd count, a float for an even one.
+        return {s: (int(m) if n % 2 else float(m), n) for s, m, n in rows}
+    days: dict[str, list[int]] = {}
+    for stage, entered in qs.values_list("stage", "stage_entered_at"):
+        days.setdefault(stage, []).append((now - entered).days)
+    return {stage: (median(values), len(values)) for stage, values in days.items()}
 
 
 def time_in_stage(base: QuerySet) -> list[dict]:
     """Median days in the current stage, per stage, against the stage's limit."""
-    now = timezone.now()
-    days: dict[str, list[int]] = {}
-    for stage, entered in base.exclude(stage=Stage.STOPPED).values_list(
-        "stage", "stage_entered_at"
-    ):
-        days.setdefault(stage, []).append((now - entered).days)
+    days = _days_in_stage(base.exclude(stage=Stage.STOPPED), timezone.now())
     limits = stage_limits()
     return [
         {
             "stage": s.value,
             "label": s.label,
-            "median": median(days[s.value]) if days.get(s.value) else None,
-            "count": len(days.get(s.value, [])),
+            "median": days.get(s.value, (None, 0))[0],
+            "count": days.get(s.value, (None, 0))[1],
             "limit": limits.get(s.value),
         }
         for s in PATH

@@ -15,6 +15,7 @@ from django.db.models import (
     Case,
     Count,
     Exists,
+    F,
     IntegerField,
     OuterRef,
     Prefetch,
@@ -36,7 +37,8 @@ STAGE_ORDER = Case(
     *[When(stage=s, then=Value(i)) for i, s in enumerate([*PATH, Stage.STOPPED])],
     output_field=IntegerField(),
 )
-# Sort keys a URL may name; "-" in front reverses.
+# Sort keys a URL may name; "-" in front reverses the first field. Ties fall back to the title,
+# then the id, so that pages never overlap.
 SORTS = {
     "title": ("title",),
     "stage": ("stage_order", "title"),
@@ -134,12 +136,14 @@ def initiatives(filters: dict) -> QuerySet:
     return qs.order_by(*sort_keys(filters.get("sort")))
 
 
-def sort_keys(sort: str | None) -> list[str]:
+def sort_keys(sort: str | None) -> list:
+    """The ORDER BY of a sort from the URL. A missing value (no business owner, no metric
+    status) sorts last in both directions, on PostgreSQL and SQLite alike."""
     name = (sort or "title").lstrip("-")
-    keys = SORTS.get(name, SORTS["title"])
-    if (sort or "").startswith("-") and name in SORTS:
-        return [f"-{keys[0]}", *keys[1:]]
-    return list(keys)
+    descending = (sort or "").startswith("-") and name in SORTS
+    first, *rest = SORTS.get(name, SORTS["title"])
+    key = F(first).desc(nulls_last=True) if descending else F(first).asc(nulls_last=True)
+    return [key, *(F(f).asc(nulls_last=True) for f in rest), "pk"]
 
 
 def with_flags(qs: QuerySet) -> QuerySet:

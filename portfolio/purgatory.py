@@ -16,7 +16,8 @@ from django.db.models import Count, DateTimeField, Exists, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from gates.stages import Stage
+from gates.models import GateDecision
+from gates.stages import Stage, Transition
 from metrics.models import FeedKind, Metric, MetricSnapshot, Verdict
 from portfolio.models import FlagKind, Initiative, PurgatoryFlag, StageLimit
 
@@ -94,7 +95,10 @@ def _below_threshold(now: datetime) -> dict[int, str]:
     """Launched initiatives whose primary metric has been below its threshold for too long.
 
     The run of "below" verdicts starts at the first below snapshot after the last snapshot
-    that said anything else; one query finds it for every metric.
+    that said anything else; one query finds it for every metric. Only the time in launch
+    counts: a run that began in thin slice is counted from the launch (the latest passed
+    readiness review), so a pilot that was below while it was being built is not flagged on
+    its first day in narrow launch. Narrow and wide launch count as one period.
     """
     limit = below_threshold_days()
     snapshots = MetricSnapshot.objects.filter(metric=OuterRef("pk"))
@@ -102,6 +106,9 @@ def _below_threshold(now: datetime) -> dict[int, str]:
     run_start = snapshots.filter(
         verdict=Verdict.BELOW, computed_at__gt=OuterRef("last_other")
     ).order_by("computed_at")
+    launch = GateDecision.objects.filter(
+        initiative=OuterRef("initiative"), transition=Transition.PASS_REVIEW
+    ).order_by("-decided_at")
     metrics = (
         Metric.objects.filter(
             is_primary=True,
@@ -114,15 +121,22 @@ def _below_threshold(now: datetime) -> dict[int, str]:
                 Value(EPOCH, output_field=DateTimeField()),
             )
         )
-        .annotate(run_start=Subquery(run_start.values("computed_at")[:1]))
-        .values_list("initiative_id", "run_start")
+        .annotate(
+            run_start=Subquery(run_start.values("computed_at")[:1]),
+            launched_at=Subquery(launch.values("decided_at")[:1]),
+        )
+        .values_list("initiative_id", "run_start", "launched_at")
     )
     result = {}
-    for initiative_id, start in metrics:
-        if start is not None and (now - start).days > limit:
+    for initiative_id, run_start_at, launched_at in metrics:
+        if run_start_at is None:
+            continue
+        start = max(run_start_at, launched_at) if launched_at else run_start_at
+        days = (now - start).days
+        if days > limit:
             result[initiative_id] = (
                 f"The primary metric has been below its ship threshold for "
-                f"{(now - start).days} days (limit {limit})."
+                f"{days} days (limit {limit})."
             )
     return result
 
