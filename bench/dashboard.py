@@ -580,6 +580,8 @@ def benchmark(args: argparse.Namespace) -> None:
     pages = [
         ("empty page (baseline)", "/bench/empty/"),
         ("dashboard", "/"),
+        # The same page with the cache emptied before each request: the figures computed.
+        ("dashboard, cache cleared", COLD),
         ("dashboard, one unit", f"/?unit={built['unit']}"),
         ("list, thin slice by days", "/initiatives/?stage=thin_slice&sort=-days"),
     ]
@@ -590,7 +592,10 @@ def benchmark(args: argparse.Namespace) -> None:
         client = Client()
         client.force_login(built["people"]["executive"][0])
         sizes = {url: fetch(client, url) for _, url in pages}
-        profiles = {url: profile(client, url) for _, url in pages}
+        profiles = {}
+        for _, url in pages:
+            _cool(url)
+            profiles[url] = profile(client, url)
         with phase(f"warm-up: {args.warmup} round(s)"):
             for _ in range(args.warmup):
                 for _, url in pages:
@@ -599,6 +604,7 @@ def benchmark(args: argparse.Namespace) -> None:
         with phase(f"measure: {args.repeat} round(s), the pages in turn"):
             for _ in range(args.repeat):
                 for _, url in pages:
+                    _cool(url)
                     started = time.perf_counter()
                     fetch(client, url)
                     times[url].append(time.perf_counter() - started)
@@ -606,6 +612,17 @@ def benchmark(args: argparse.Namespace) -> None:
         if args.profile:
             for label, url in pages:
                 print(f"cProfile of {label} ({url}):\n{python_profile(client, url)}")
+
+
+COLD = "/?cache=cleared"  # an unknown parameter: the dashboard ignores it
+
+
+def _cool(url: str) -> None:
+    """Empty the cache before a request of the cold dashboard (not part of its time)."""
+    if url == COLD:
+        from django.core.cache import cache
+
+        cache.clear()
 
 
 def report(args, timings, pages, times, sizes, profiles) -> None:
@@ -632,12 +649,13 @@ def report(args, timings, pages, times, sizes, profiles) -> None:
             f"{mid * 1000:>9.1f} {p95 * 1000:>8.1f} {mid / base_median:>7.1f}x "
             f"{p95 / base_p95:>6.1f}x {sizes[url]:>9,}"
         )
-    dash_ratio = percentile(times["/"], 0.95) / base_p95
-    verdict = "within" if dash_ratio <= 5 else "ABOVE"
-    print(
-        f"  dashboard p95 / baseline p95: {dash_ratio:.1f}x ({verdict} the 5x goal); "
-        f"medians: {median(times['/']) / base_median:.1f}x"
-    )
+    for label, url in (("dashboard", "/"), ("dashboard, cache cleared", COLD)):
+        dash_ratio = percentile(times[url], 0.95) / base_p95
+        verdict = "within" if dash_ratio <= 5 else "ABOVE"
+        print(
+            f"  {label} p95 / baseline p95: {dash_ratio:.1f}x ({verdict} the 5x goal); "
+            f"medians: {median(times[url]) / base_median:.1f}x"
+        )
     print("  (SQL ms: the summed query time of one profiled request of the page)")
     print()
     for label, url in pages[1:]:

@@ -6,10 +6,14 @@ recomputed in the request.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from statistics import median
 
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import (
     Aggregate,
@@ -31,9 +35,11 @@ from django.utils import timezone
 from gates.models import GateDecision
 from gates.stages import PATH, Stage, StopReason
 from gates.stages import Transition as T
-from metrics.models import Metric, Verdict
-from portfolio.models import Initiative, PurgatoryFlag
+from metrics.models import Metric, MetricSnapshot, Verdict
+from portfolio.models import BusinessUnit, Initiative, PurgatoryFlag
 from portfolio.purgatory import stage_limits
+
+log = logging.getLogger(__name__)
 
 LAUNCHED = [Stage.NARROW_LAUNCH, Stage.WIDE_LAUNCH]
 
@@ -205,7 +211,7 @@ def verdicts(base: QuerySet, limit: int = 12) -> dict:
             {"verdict": v, "label": labels[v], "count": counts.get(v, 0)} for v in Verdict.values
         ]
         + (
-            [{"verdict": "", "label": "Not computed", "count": counts[None]}]
+            [{"verdict": "none", "label": "Not computed", "count": counts[None]}]
             if counts.get(None)
             else []
         ),
@@ -270,3 +276,83 @@ def recent_decisions(base: QuerySet, limit: int = 8) -> QuerySet:
     return GateDecision.objects.filter(initiative__in=base).select_related(
         "initiative", "decided_by"
     )[:limit]
+
+
+# The whole dashboard, cached ----------------------------------------------------------------
+CACHE_SECONDS = 300
+
+
+def version() -> str:
+    """A fingerprint of what the dashboard shows, in one cheap query: any new decision,
+    snapshot or flag, a cleared flag, or an edited, added or removed initiative changes it.
+    What it misses (a renamed business unit, time passing) the cache's lifetime covers."""
+    tables = {
+        "decision": GateDecision._meta.db_table,
+        "snapshot": MetricSnapshot._meta.db_table,
+        "flag": PurgatoryFlag._meta.db_table,
+        "initiative": Initiative._meta.db_table,
+    }
+    sql = (
+        f"SELECT (SELECT MAX(id) FROM {tables['decision']}),"  # noqa: S608 - our own tables
+        f" (SELECT MAX(id) FROM {tables['snapshot']}),"
+        f" (SELECT MAX(id) FROM {tables['flag']}),"
+        f" (SELECT MAX(cleared_at) FROM {tables['flag']}),"
+        f" (SELECT MAX(updated_at) FROM {tables['initiative']}),"
+        f" (SELECT COUNT(*) FROM {tables['initiative']})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        row = cursor.fetchone()
+    return hashlib.sha1(repr(row).encode(), usedforsecurity=False).hexdigest()[:16]
+
+
+def figures(*, unit=None, sponsor=None) -> dict:
+    """Everything the dashboard shows for this scope, as plain lists and values."""
+    base = scoped(unit=unit, sponsor=sponsor)
+    stages = funnel(base)
+    flagged_rows, flagged_count = flagged(base)
+    in_stage = time_in_stage(base)
+    limits = [t["median"] or 0 for t in in_stage] + [t["limit"] or 0 for t in in_stage]
+    return {
+        "stages": stages,
+        "total": sum(s["count"] for s in stages),
+        "max_count": max(s["count"] for s in stages) or 1,
+        "stopped_total": next(s["count"] for s in stages if s["stage"] == Stage.STOPPED),
+        "conversion": conversion(base),
+        "stopped": stopped_reasons(base),
+        "flagged": flagged_rows,
+        "flagged_count": flagged_count,
+        "verdicts": verdicts(base),
+        "time_in_stage": in_stage,
+        "max_median": max(limits) or 1,
+        "recent_decisions": list(recent_decisions(base)),
+        "units": list(BusinessUnit.objects.values_list("slug", "name")),
+        "sponsors": [
+            (pk, f"{first} {last}".strip() or username)
+            for pk, first, last, username in get_user_model()
+            .objects.filter(pk__in=Initiative.objects.values("sponsor"))
+            .order_by("first_name", "last_name")
+            .values_list("pk", "first_name", "last_name", "username")
+        ],
+    }
+
+
+def cached_figures(*, unit=None, sponsor=None) -> dict:
+    """`figures`, from the cache while nothing it shows has changed.
+
+    A cache that is down costs only speed: the figures are then computed from the database.
+    """
+    try:
+        scope = f"{unit.pk if unit else ''}:{sponsor.pk if sponsor else ''}"
+        key = f"gantry:dashboard:{version()}:{scope}"
+        data = cache.get(key)
+    except Exception:
+        log.warning("dashboard cache unavailable; computing the figures directly")
+        return figures(unit=unit, sponsor=sponsor)
+    if data is None:
+        data = figures(unit=unit, sponsor=sponsor)
+        try:
+            cache.set(key, data, CACHE_SECONDS)
+        except Exception:
+            log.warning("dashboard cache unavailable; figures not stored")
+    return data

@@ -33,6 +33,8 @@ from portfolio.models import BusinessUnit, FlagKind, Initiative, PurgatoryFlag
 
 PEOPLE = ("sponsor", "business_owner", "operational_owner", "delivery_lead")
 ANY_FLAG = "any"
+LAUNCHED = "launched"  # narrow or wide launch, as the dashboard's verdict counts see them
+NOT_COMPUTED = "none"  # a primary metric without a snapshot yet
 STAGE_ORDER = Case(
     *[When(stage=s, then=Value(i)) for i, s in enumerate([*PATH, Stage.STOPPED])],
     output_field=IntegerField(),
@@ -44,17 +46,24 @@ SORTS = {
     "stage": ("stage_order", "title"),
     "unit": ("business_unit__name", "title"),
     "owner": ("business_owner__last_name", "business_owner__first_name", "title"),
-    "days": ("stage_entered_at", "title"),  # ascending entry time = longest in stage first
+    "days": ("stage_entered_at", "title"),
     "verdict": ("primary_verdict", "title"),
     "flags": ("flag_count", "title"),
 }
+
+
+# Keys whose column runs opposite to the field: more days in stage is an earlier entry time.
+REVERSED = {"days"}
 
 
 class ListFilter(forms.Form):
     """The list's filters, all optional; invalid values are ignored rather than erroring."""
 
     q = forms.CharField(required=False, max_length=100, label="Search")
-    stage = forms.ChoiceField(required=False, choices=[("", "All stages"), *Stage.choices])
+    stage = forms.ChoiceField(
+        required=False,
+        choices=[("", "All stages"), *Stage.choices, (LAUNCHED, "Narrow or wide launch")],
+    )
     unit = forms.ModelChoiceField(
         required=False,
         queryset=BusinessUnit.objects.all(),
@@ -74,7 +83,9 @@ class ListFilter(forms.Form):
         label="Flag",
     )
     verdict = forms.ChoiceField(
-        required=False, choices=[("", "Any status"), *Verdict.choices], label="Metric status"
+        required=False,
+        choices=[("", "Any status"), *Verdict.choices, (NOT_COMPUTED, "Not computed")],
+        label="Metric status",
     )
     sort = forms.CharField(required=False, max_length=20)
 
@@ -120,7 +131,8 @@ def initiatives(filters: dict) -> QuerySet:
     if text := (filters.get("q") or "").strip():
         qs = qs.filter(Q(title__icontains=text) | Q(summary__icontains=text))
     if stage := filters.get("stage"):
-        qs = qs.filter(stage=stage)
+        launched = [Stage.NARROW_LAUNCH, Stage.WIDE_LAUNCH]
+        qs = qs.filter(stage__in=launched) if stage == LAUNCHED else qs.filter(stage=stage)
     if unit := filters.get("unit"):
         qs = qs.filter(business_unit=unit)
     if sponsor := filters.get("sponsor"):
@@ -132,7 +144,10 @@ def initiatives(filters: dict) -> QuerySet:
     if flag := filters.get("flag"):
         qs = qs.filter(Exists(active if flag == ANY_FLAG else active.filter(kind=flag)))
     if verdict := filters.get("verdict"):
-        qs = qs.filter(Exists(primary.filter(latest_snapshot__verdict=verdict)))
+        if verdict == NOT_COMPUTED:
+            qs = qs.filter(Exists(primary.filter(latest_snapshot__isnull=True)))
+        else:
+            qs = qs.filter(Exists(primary.filter(latest_snapshot__verdict=verdict)))
     return qs.order_by(*sort_keys(filters.get("sort")))
 
 
@@ -140,7 +155,7 @@ def sort_keys(sort: str | None) -> list:
     """The ORDER BY of a sort from the URL. A missing value (no business owner, no metric
     status) sorts last in both directions, on PostgreSQL and SQLite alike."""
     name = (sort or "title").lstrip("-")
-    descending = (sort or "").startswith("-") and name in SORTS
+    descending = ((sort or "").startswith("-") and name in SORTS) != (name in REVERSED)
     first, *rest = SORTS.get(name, SORTS["title"])
     key = F(first).desc(nulls_last=True) if descending else F(first).asc(nulls_last=True)
     return [key, *(F(f).asc(nulls_last=True) for f in rest), "pk"]

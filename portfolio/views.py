@@ -28,30 +28,16 @@ def home(request):
     """The portfolio dashboard, filtered by business unit and sponsor from the URL."""
     form = DashboardFilter(request.GET or None)
     filters = form.values()
-    base = dashboard.scoped(unit=filters.get("unit"), sponsor=filters.get("sponsor"))
-    stages = dashboard.funnel(base)
-    flagged, flagged_count = dashboard.flagged(base)
-    in_stage = dashboard.time_in_stage(base)
+    unit, sponsor = filters.get("unit"), filters.get("sponsor")
+    figures = dashboard.cached_figures(unit=unit, sponsor=sponsor)
     return render(
         request,
         "portfolio/home.html",
         {
-            "form": form,
+            **figures,
             "scope": _query(filters),
-            "stages": stages,
-            "total": sum(s["count"] for s in stages),
-            "max_count": max(s["count"] for s in stages) or 1,
-            "conversion": dashboard.conversion(base),
-            "stopped": dashboard.stopped_reasons(base),
-            "flagged": flagged,
-            "flagged_count": flagged_count,
-            "verdicts": dashboard.verdicts(base),
-            "time_in_stage": in_stage,
-            "max_median": max(
-                [t["median"] or 0 for t in in_stage] + [t["limit"] or 0 for t in in_stage]
-            )
-            or 1,
-            "recent_decisions": dashboard.recent_decisions(base),
+            "selected_unit": unit.slug if unit else "",
+            "selected_sponsor": sponsor.pk if sponsor else None,
         },
     )
 

@@ -8,6 +8,7 @@ into failures, so nothing is skipped silently there.
 import os
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 
 from portfolio.roles import Role
@@ -22,6 +23,13 @@ def skip_or_fail(reason: str, *, variable: str) -> None:
     if _required(variable):
         pytest.fail(f"{reason} ({variable} is set, so this may not be skipped)")
     pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty cache: cached dashboards and debounce keys of one test
+    must not answer for another (SQLite reuses primary keys after a rollback)."""
+    cache.clear()
 
 
 @pytest.fixture

@@ -287,7 +287,7 @@ SORTED = [
     ("stage", "BCAED", "DEACB"),  # the path's order, stopped last
     ("unit", "DBEAC", "ACBED"),
     ("owner", "DCABE", "ACDBE"),  # by last name: Adams, Brown, Zed; nobody named last
-    ("days", "DBACE", "ECABD"),  # "days": longest in the stage first
+    ("days", "ECABD", "DBACE"),  # "days": fewest days in the stage first; "-days": most
     ("verdict", "ACDBE", "DCABE"),  # below, meeting, stale; none last
     ("flags", "BDCAE", "EACBD"),
 ]
