@@ -164,7 +164,8 @@ def sync_flags(*, now: datetime | None = None) -> dict[str, int]:
                 elif flag.reason != reason:
                     PurgatoryFlag.objects.filter(pk=flag.pk).update(reason=reason)
                     updated += 1
-        PurgatoryFlag.objects.bulk_create(new)
+        # A second run at the same moment may have raised the same flag: keep the first.
+        PurgatoryFlag.objects.bulk_create(new, ignore_conflicts=True)
         raised = len(new)
         if active:
             cleared = PurgatoryFlag.objects.filter(pk__in=[f.pk for f in active.values()]).update(
