@@ -236,3 +236,21 @@ def table_size(table: str) -> str:
         )
         data, indexes = cursor.fetchone()
     return f"{data} data + {indexes} indexes"
+
+
+def run_in_own_database(args, suffix: str, benchmark, *, prepare=None) -> None:
+    """Create (or, through `prepare`, check) the benchmark's database, set Django up on it,
+    run `benchmark(args)`, then drop the database unless --keep was given, even on error."""
+    db = BenchDatabase.from_environment(args, suffix)
+    if prepare is None:
+        db.create(reset=args.reset)
+    else:
+        prepare(db)
+    try:
+        setup_django(db)
+        benchmark(args)
+    finally:
+        if args.keep:
+            log(f"kept database {db.name!r} (--keep)")
+        else:
+            db.drop()

@@ -54,8 +54,8 @@ from bench.common import (
     median,
     phase,
     rate,
+    run_in_own_database,
     server_version,
-    setup_django,
     table_size,
 )
 from bench.recompute import load_observations, secondary_indexes_dropped
@@ -456,19 +456,7 @@ def explain(sql: str, params) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    db = BenchDatabase.from_environment(args, "dashboard")
-    if args.reuse:
-        require_kept(db)
-    else:
-        db.create(reset=args.reset)
-    try:
-        setup_django(db)
-        benchmark(args)
-    finally:
-        if args.keep:
-            log(f"kept database {db.name!r} (--keep)")
-        else:
-            db.drop()
+    run_in_own_database(args, "dashboard", benchmark, prepare=require_kept if args.reuse else None)
 
 
 def require_kept(db: BenchDatabase) -> None:

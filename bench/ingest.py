@@ -35,15 +35,14 @@ from datetime import timedelta
 import numpy as np
 
 from bench.common import (
-    BenchDatabase,
     StageTimer,
     add_database_arguments,
     checkpoint,
     log,
     phase,
     rate,
+    run_in_own_database,
     server_version,
-    setup_django,
     table_size,
 )
 
@@ -268,17 +267,7 @@ def run_copy(chunks: list[bytes], *, per_batch: bool) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    db = BenchDatabase.from_environment(args, "ingest")
-    db.create(reset=args.reset)
-    try:
-        setup_django(db)
-        benchmark(args)
-    finally:
-        if args.keep:
-            log(f"kept database {db.name!r} (--keep)")
-        else:
-            db.drop()
+    run_in_own_database(parse_args(argv), "ingest", benchmark)
 
 
 def benchmark(args: argparse.Namespace) -> None:

@@ -45,15 +45,14 @@ from datetime import timedelta
 import numpy as np
 
 from bench.common import (
-    BenchDatabase,
     StageTimer,
     add_database_arguments,
     log,
     median,
     phase,
     rate,
+    run_in_own_database,
     server_version,
-    setup_django,
     table_size,
 )
 
@@ -387,17 +386,7 @@ def explain(now) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    db = BenchDatabase.from_environment(args, "recompute")
-    db.create(reset=args.reset)
-    try:
-        setup_django(db)
-        benchmark(args)
-    finally:
-        if args.keep:
-            log(f"kept database {db.name!r} (--keep)")
-        else:
-            db.drop()
+    run_in_own_database(parse_args(argv), "recompute", benchmark)
 
 
 def benchmark(args: argparse.Namespace) -> None:
