@@ -1,9 +1,8 @@
 """Reads for portfolio pages: each returns what a page needs in a fixed number of queries."""
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from gates.models import GateDecision
-from gates.stages import PATH, Stage
 from metrics.models import DataFeed, Metric
 from portfolio.models import Initiative
 
@@ -35,16 +34,6 @@ def initiative_detail(slug: str) -> QuerySet:
         )
         .filter(slug=slug)
     )
-
-
-def stage_counts() -> list[tuple[str, str, int]]:
-    """(stage, label, count) for every stage, in path order, stopped last."""
-    counts = dict(Initiative.objects.values_list("stage").annotate(n=Count("id")).order_by())
-    return [(s.value, s.label, counts.get(s.value, 0)) for s in [*PATH, Stage.STOPPED]]
-
-
-def recent_decisions(limit: int = 10) -> QuerySet:
-    return GateDecision.objects.select_related("initiative", "decided_by")[:limit]
 
 
 def owned_by(user) -> QuerySet:
