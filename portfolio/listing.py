@@ -30,8 +30,8 @@ from django.db.models.functions import Coalesce
 from gates.stages import PATH, Stage
 from metrics.models import Metric, Verdict
 from portfolio.models import BusinessUnit, FlagKind, Initiative, PurgatoryFlag
+from portfolio.queries import PEOPLE
 
-PEOPLE = ("sponsor", "business_owner", "operational_owner", "delivery_lead")
 ANY_FLAG = "any"
 LAUNCHED = "launched"  # narrow or wide launch, as the dashboard's verdict counts see them
 NOT_COMPUTED = "none"  # a primary metric without a snapshot yet

@@ -9,15 +9,6 @@ from portfolio.models import Initiative
 PEOPLE = ("sponsor", "business_owner", "operational_owner", "delivery_lead")
 
 
-def initiative_list(*, stage: str | None = None, business_unit: str | None = None) -> QuerySet:
-    qs = Initiative.objects.select_related("business_unit", *PEOPLE).order_by("title")
-    if stage:
-        qs = qs.filter(stage=stage)
-    if business_unit:
-        qs = qs.filter(business_unit__slug=business_unit)
-    return qs
-
-
 def initiative_detail(slug: str) -> QuerySet:
     """The initiative page's initiative, with metrics and decisions prefetched."""
     return (
@@ -37,6 +28,9 @@ def initiative_detail(slug: str) -> QuerySet:
 
 
 def owned_by(user) -> QuerySet:
-    return initiative_list().filter(
-        Q(business_owner=user) | Q(operational_owner=user) | Q(delivery_lead=user)
+    """The initiatives in which the user holds one of the three owner roles."""
+    return (
+        Initiative.objects.select_related("business_unit", *PEOPLE)
+        .filter(Q(business_owner=user) | Q(operational_owner=user) | Q(delivery_lead=user))
+        .order_by("title")
     )

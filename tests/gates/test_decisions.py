@@ -295,8 +295,15 @@ def test_import_history_records_each_step_and_moves_the_stage(manager):
         {"rationale": "  "},
         {"transition": T.STOP, "stop_reason": ""},
         {"decided_at": timezone.now() + timedelta(days=3)},
+        {"decided_at": timezone.now() - timedelta(days=60)},
     ],
-    ids=["does-not-chain", "no-rationale", "stop-without-reason", "in-the-future"],
+    ids=[
+        "does-not-chain",
+        "no-rationale",
+        "stop-without-reason",
+        "in-the-future",
+        "before-the-last",
+    ],
 )
 def test_import_history_rejects_a_bad_step_and_writes_nothing(manager, bad):
     initiative = InitiativeFactory(framed=True)
