@@ -7,18 +7,39 @@ from gates.stages import Stage, StopReason, Transition
 
 
 class ImmutableError(Exception):
-    """Raised on any attempt to change or delete a recorded gate decision."""
+    """Raised on any attempt to change or delete a recorded gate decision or audit entry."""
 
 
-class GateDecisionQuerySet(models.QuerySet):
+class AppendOnlyQuerySet(models.QuerySet):
     def update(self, **kwargs):
-        raise ImmutableError("Gate decisions cannot be changed.")
+        raise ImmutableError(f"{self.model._meta.verbose_name_plural} cannot be changed.")
 
     def delete(self):
-        raise ImmutableError("Gate decisions cannot be deleted.")
+        raise ImmutableError(f"{self.model._meta.verbose_name_plural} cannot be deleted.")
 
 
-class GateDecision(models.Model):
+class AppendOnly(models.Model):
+    """A row written once and never changed or deleted by the application."""
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+        # Related lookups and cascades use the base manager: make it the guarded one too.
+        base_manager_name = "objects"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            raise ImmutableError(f"{self._meta.verbose_name_plural} cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableError(f"{self._meta.verbose_name_plural} cannot be deleted.")
+
+
+
+
+class GateDecision(AppendOnly):
     initiative = models.ForeignKey(
         "portfolio.Initiative", on_delete=models.PROTECT, related_name="decisions"
     )
@@ -35,12 +56,8 @@ class GateDecision(models.Model):
         default=dict, help_text="What the gate saw: the criteria results at the moment of decision."
     )
 
-    objects = GateDecisionQuerySet.as_manager()
-
-    class Meta:
+    class Meta(AppendOnly.Meta):
         ordering = ["-decided_at", "-id"]
-        # Related lookups and cascades use the base manager: make it the guarded one too.
-        base_manager_name = "objects"
         indexes = [
             models.Index(fields=["initiative", "-decided_at"], name="decision_initiative_time"),
             models.Index(fields=["-decided_at"], name="decision_time"),
@@ -54,10 +71,60 @@ class GateDecision(models.Model):
     def __str__(self) -> str:
         return f"{self.get_transition_display()} — {self.initiative} ({self.decided_at:%Y-%m-%d})"
 
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise ImmutableError("Gate decisions cannot be changed.")
-        super().save(*args, **kwargs)
+    def audit_payload(self) -> dict:
+        return {
+            "transition": self.transition,
+            "from_stage": self.from_stage,
+            "to_stage": self.to_stage,
+            "decided_by": self.decided_by_id,
+            "decided_at": self.decided_at,
+            "rationale": self.rationale,
+            "stop_reason": self.stop_reason,
+            "evidence": self.evidence,
+        }
 
-    def delete(self, *args, **kwargs):
-        raise ImmutableError("Gate decisions cannot be deleted.")
+
+class AuditEntry(AppendOnly):
+    """One link of an initiative's tamper-evident audit chain (see gates.audit).
+
+    Every record that makes up the audit trail (decisions, framing changes, review events,
+    feed events) is sealed here with a copy of its content: `hash` is the SHA-256 of this
+    entry's content and the previous entry's hash, so an altered, removed or inserted row
+    breaks the chain at that point, and `manage.py verify_audit` finds it.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    initiative = models.ForeignKey(
+        "portfolio.Initiative", on_delete=models.PROTECT, related_name="audit_entries"
+    )
+    seq = models.PositiveIntegerField(help_text="Position in the initiative's chain, from 1.")
+    kind = models.CharField(max_length=40)
+    at = models.DateTimeField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    summary = models.CharField(max_length=500)
+    source = models.CharField(max_length=60, blank=True, help_text="app_label.model of the row.")
+    source_id = models.BigIntegerField(null=True, blank=True)
+    payload = models.JSONField(default=dict)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta(AppendOnly.Meta):
+        ordering = ["initiative", "seq"]
+        verbose_name_plural = "audit entries"
+        constraints = [
+            models.UniqueConstraint(fields=["initiative", "seq"], name="audit_chain_position"),
+            models.UniqueConstraint(
+                fields=["source", "source_id"],
+                condition=models.Q(source_id__isnull=False),
+                name="audit_one_entry_per_row",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.initiative_id}#{self.seq} {self.kind}: {self.summary[:60]}"

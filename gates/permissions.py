@@ -2,13 +2,39 @@
 
 Each function has django-fsm's permission signature `(initiative, user) -> bool`, so the
 same function guards the transition and decides which buttons the page shows.
+
+The role bounds every power: each helper asks for the role first and only then looks at the
+fields that name the person. A viewer named as business owner still writes nothing, and an
+executive named as an owner gains no owner's powers.
 """
 
-from portfolio.roles import is_executive, is_programme_manager
+from django.db.models import Q
+
+from portfolio.roles import Role, is_executive, is_programme_manager, roles_of
+
+# The initiative's fields that give a person a stake in it.
+OWNER_FIELDS = ("business_owner", "operational_owner", "delivery_lead")
+# Roles whose holders may be named in an owner field.
+OWNING_ROLES = frozenset({Role.OWNER, Role.PROGRAMME_MANAGER, Role.EXECUTIVE})
 
 
 def _signed_in(user) -> bool:
     return bool(user and user.is_authenticated and user.is_active)
+
+
+def _is_owner_role(user) -> bool:
+    return Role.OWNER in roles_of(user)
+
+
+def may_own(user) -> bool:
+    """Whether the user's role lets them be named business owner, operational owner or
+    delivery lead (viewers may not)."""
+    return bool(user and user.is_active and roles_of(user) & OWNING_ROLES)
+
+
+def acts_as_owner(initiative, user) -> bool:
+    """An owner's powers on this initiative: the owner role and named in an owner field."""
+    return _signed_in(user) and _is_owner_role(user) and initiative.is_owned_by(user)
 
 
 def executive_or_manager(initiative, user) -> bool:
@@ -21,17 +47,47 @@ def may_submit_for_review(initiative, user) -> bool:
         return False
     if is_programme_manager(user):
         return True
-    return user.pk in {initiative.delivery_lead_id, initiative.business_owner_id}
+    return _is_owner_role(user) and user.pk in {
+        initiative.delivery_lead_id,
+        initiative.business_owner_id,
+    }
+
+
+def held_stake(initiative, user, *, since=None) -> bool:
+    """Whether the user owns the initiative now, or held a stake in it at any time since
+    `since`: named in an owner field (the framing history says so) or given an item of its
+    open readiness review, even one reassigned since."""
+    if initiative.is_owned_by(user):
+        return True
+    # Reverse accessors keep gates free of imports from the apps that hold these rows.
+    reviews = initiative.reviews.filter(outcome="open")
+    if reviews.filter(Q(items__assignee=user) | Q(items__events__assignee=user)).exists():
+        return True
+    if since is None:
+        return False
+    mine = str(user.pk)
+    return initiative.framing_changes.filter(
+        Q(old_value=mine) | Q(new_value=mine),
+        field__in=OWNER_FIELDS,
+        changed_at__gte=since,
+    ).exists()
 
 
 def may_decide_review(initiative, user) -> bool:
-    """A programme manager with no stake in the initiative (segregation of duties): neither
-    one of its owners nor the assignee of an item of its open readiness review. Also who may
-    assign the review's items."""
-    if not (_signed_in(user) and is_programme_manager(user)) or initiative.is_owned_by(user):
+    """A programme manager with no stake in the initiative at any time since its open review
+    opened (segregation of duties). Also who may assign the review's items."""
+    if not (_signed_in(user) and is_programme_manager(user)):
         return False
-    # The reverse accessor keeps gates free of imports from the readiness app.
-    return not initiative.reviews.filter(outcome="open", items__assignee=user).exists()
+    review = initiative.reviews.filter(outcome="open").only("opened_at").first()
+    since = review.opened_at if review is not None else None
+    return not held_stake(initiative, user, since=since)
+
+
+def may_reframe(initiative, user) -> bool:
+    """Change the success definition after gate 1: a programme manager with no stake."""
+    if not (_signed_in(user) and is_programme_manager(user)):
+        return False
+    return not initiative.is_owned_by(user)
 
 
 def may_create_initiative(user) -> bool:
@@ -41,7 +97,17 @@ def may_create_initiative(user) -> bool:
 def may_edit_framing(initiative, user) -> bool:
     if not _signed_in(user):
         return False
-    return is_programme_manager(user) or initiative.is_owned_by(user)
+    return is_programme_manager(user) or acts_as_owner(initiative, user)
+
+
+def may_change_owners(initiative, user) -> bool:
+    """Owners and sponsor: programme managers only."""
+    return _signed_in(user) and is_programme_manager(user)
+
+
+def may_propose_reframe(initiative, user) -> bool:
+    """Owners propose a new success definition; a programme manager with no stake applies it."""
+    return acts_as_owner(initiative, user)
 
 
 def may_manage_feeds(initiative, user) -> bool:

@@ -31,6 +31,8 @@ class Transition(models.TextChoices):
     ROLL_BACK = "roll_back", "Roll back to thin slice"
     STOP = "stop", "Stop initiative"
     REOPEN = "reopen", "Reopen"
+    # Not a stage change: a new success definition after gate 1, recorded like a decision.
+    REFRAME = "reframe", "Reframe success definition"
 
 
 # The forward gate out of each stage: its criteria are what the initiative page shows.

@@ -9,6 +9,7 @@ from django.utils.text import slugify
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from gates import permissions
+from gates.models import AppendOnly
 from gates.criteria import gate_open
 from gates.stages import STOPPABLE, Stage, StopReason
 from gates.stages import Transition as T
@@ -237,6 +238,91 @@ class Initiative(ConcurrentTransitionMixin, models.Model):
     def reopen(self):
         self.stop_reason = ""
         self._enter_stage()
+
+
+class FramingChange(AppendOnly):
+    """One change to one field of an initiative's framing: append-only, sealed in the audit.
+
+    Kept for every field that frames an initiative (owners, sponsor, the decision it changes,
+    the primary metric's definition, security sketch, logging evidence, narrow audience),
+    before and after gate 1. People are stored by id, as text like every other value, so that
+    "who held a stake when" is one query. A change made by a reframe points at its decision.
+    """
+
+    initiative = models.ForeignKey(
+        Initiative, on_delete=models.PROTECT, related_name="framing_changes"
+    )
+    field = models.CharField(max_length=60)
+    old_value = models.TextField(blank=True)
+    new_value = models.TextField(blank=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    changed_at = models.DateTimeField()
+    reason = models.TextField(blank=True)
+    decision = models.ForeignKey(
+        "gates.GateDecision",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="framing_changes",
+        help_text="The reframe decision that made this change, if one did.",
+    )
+
+    class Meta(AppendOnly.Meta):
+        ordering = ["changed_at", "id"]
+        indexes = [
+            # Segregation of duties: who held an owner field since a review opened.
+            models.Index(fields=["initiative", "field", "changed_at"], name="framing_change_field"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.initiative}: {self.field} changed {self.changed_at:%Y-%m-%d %H:%M}"
+
+    def audit_payload(self) -> dict:
+        return {
+            "field": self.field,
+            "old": self.old_value,
+            "new": self.new_value,
+            "changed_by": self.changed_by_id,
+            "changed_at": self.changed_at,
+            "reason": self.reason,
+            "decision": self.decision_id,
+        }
+
+
+class ProposalStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    APPLIED = "applied", "Applied"
+    DECLINED = "declined", "Declined"
+
+
+class ReframeProposal(models.Model):
+    """An owner's proposal to change the frozen success definition. Only a programme manager
+    with no stake applies it, through a reframe decision, or declines it."""
+
+    initiative = models.ForeignKey(
+        Initiative, on_delete=models.CASCADE, related_name="reframe_proposals"
+    )
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    proposed_at = models.DateTimeField()
+    changes = models.JSONField(help_text="{field: proposed value as text}")
+    reason = models.TextField()
+    status = models.CharField(
+        max_length=10, choices=ProposalStatus.choices, default=ProposalStatus.OPEN
+    )
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-proposed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Reframe proposed for {self.initiative} ({self.get_status_display()})"
 
 
 class FlagKind(models.TextChoices):
