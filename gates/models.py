@@ -37,8 +37,6 @@ class AppendOnly(models.Model):
         raise ImmutableError(f"{self._meta.verbose_name_plural} cannot be deleted.")
 
 
-
-
 class GateDecision(AppendOnly):
     initiative = models.ForeignKey(
         "portfolio.Initiative", on_delete=models.PROTECT, related_name="decisions"
@@ -70,6 +68,10 @@ class GateDecision(AppendOnly):
 
     def __str__(self) -> str:
         return f"{self.get_transition_display()} — {self.initiative} ({self.decided_at:%Y-%m-%d})"
+
+    audit_kind = "decision"
+    audit_time_field = "decided_at"
+    audit_actor_field = "decided_by"
 
     def audit_payload(self) -> dict:
         return {

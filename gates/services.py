@@ -9,8 +9,9 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
-from gates import effects
+from gates import audit, effects
 from gates.criteria import Outcome, blocking, registry
+from gates.locks import lock_initiative
 from gates.models import GateDecision
 from gates.stages import StopReason, Transition
 
@@ -30,11 +31,19 @@ class StaleInitiative(DecisionError):
 
 
 class GateRefused(DecisionError):
-    def __init__(self, transition: str, failing: list[Outcome]) -> None:
+    def __init__(
+        self, transition: str, failing: list[Outcome], *, changed: list[Outcome] = ()
+    ) -> None:
         self.failing = failing
-        names = "; ".join(f"{o.label}: {o.reason}" for o in failing)
+        self.changed = list(changed)
         label = Transition(transition).label
-        super().__init__(f"{label} is refused. Not yet met — {names}")
+        if self.changed:
+            names = "; ".join(f"{o.label}: {o.reason}" for o in self.changed)
+            message = f"{label} is refused: the evidence changed while you decided — {names}"
+        else:
+            names = "; ".join(f"{o.label}: {o.reason}" for o in failing)
+            message = f"{label} is refused. Not yet met — {names}"
+        super().__init__(message)
 
 
 def available_transitions(initiative) -> list[str]:
@@ -71,11 +80,19 @@ def decide(
 ) -> GateDecision:
     """Take `transition` on `initiative` for `user` and record the gate decision.
 
+    The initiative's row is locked first, and the permission, the stage and every criterion
+    are read again under that lock, in the transaction that writes the decision: evidence
+    that other services change (they take the same lock) cannot change between the check
+    and the write.
+
     Raises PermissionDenied when the user may not take it, StaleInitiative when the stage is
     no longer the one the user saw (or another decision wins a race), GateRefused with the
-    failing criteria, and ValidationError for a missing rationale or stop reason.
+    failing criteria (saying so when the evidence changed while the person decided), and
+    ValidationError for a missing rationale or stop reason.
     """
     transition = Transition(transition).value
+    if transition == Transition.REFRAME:
+        raise DecisionError("A reframe is recorded through the reframe page, not as a gate.")
     # Permission first, as in the view: a person who may never take this transition is told
     # so, whatever the rationale, the stage or the criteria say.
     if not may_take(initiative, transition, user):
@@ -85,47 +102,59 @@ def decide(
         raise ValidationError({"rationale": "Give the rationale for this decision."})
     if transition == Transition.STOP and stop_reason not in StopReason.values:
         raise ValidationError({"stop_reason": "Choose why the initiative stops."})
-
     if expected_stage is not None and expected_stage != initiative.stage:
         raise StaleInitiative()
-    if transition not in available_transitions(initiative):
-        raise DecisionError(
-            f"{Transition(transition).label} is not possible from {initiative.get_stage_display()}."
-        )
-    method = getattr(initiative, transition)
+    # What the gate said before the lock: only to tell a person whose decision is refused
+    # that the evidence changed under them, rather than that it never held.
+    seen_failing = {o.key for o in blocking(registry.evaluate(initiative, transition))}
 
-    outcomes = registry.evaluate(initiative, transition)
-    failing = blocking(outcomes)
-    if failing:
-        raise GateRefused(transition, failing)
-
-    from_stage = initiative.stage
     try:
         with transaction.atomic():
+            current = lock_initiative(initiative.pk)
+            if not may_take(current, transition, user):
+                raise PermissionDenied(f"You may not {Transition(transition).label.lower()}.")
+            # The stage the person saw (their form's, or the copy they decide on) must still
+            # hold; otherwise someone else decided first.
+            if current.stage != (expected_stage or initiative.stage):
+                raise StaleInitiative()
+            if transition not in available_transitions(current):
+                raise DecisionError(
+                    f"{Transition(transition).label} is not possible from "
+                    f"{current.get_stage_display()}."
+                )
+            outcomes = registry.evaluate(current, transition)
+            failing = blocking(outcomes)
+            if failing:
+                changed = [o for o in failing if o.key not in seen_failing]
+                raise GateRefused(transition, failing, changed=changed)
+            from_stage = current.stage
+            method = getattr(current, transition)
             if transition == Transition.STOP:
                 method(reason=stop_reason)
             else:
                 method()
-            # ConcurrentTransitionMixin turns this into UPDATE ... WHERE stage = from_stage:
-            # of two simultaneous decisions, the second updates no row and rolls back.
-            initiative.save(
-                update_fields=["stage", "stage_entered_at", "stop_reason", "updated_at"]
-            )
+            # ConcurrentTransitionMixin turns this into UPDATE ... WHERE stage = from_stage.
+            current.save(update_fields=["stage", "stage_entered_at", "stop_reason", "updated_at"])
             decision = GateDecision.objects.create(
-                initiative=initiative,
+                initiative=current,
                 transition=transition,
                 from_stage=from_stage,
-                to_stage=initiative.stage,
+                to_stage=current.stage,
                 decided_by=user,
-                decided_at=initiative.stage_entered_at,
+                decided_at=current.stage_entered_at,
                 rationale=rationale,
                 stop_reason=stop_reason if transition == Transition.STOP else "",
-                evidence=_evidence(initiative, outcomes),
+                evidence=_evidence(current, outcomes),
             )
-            effects.run(initiative, decision)
+            seal(decision, actor=user)
+            effects.run(current, decision)
+    except StaleInitiative:
+        _reload(initiative)  # so the person sees the current stage next time
+        raise
     except (ConcurrentTransition, TransitionNotAllowed) as exc:
-        initiative.refresh_from_db()
+        _reload(initiative)
         raise StaleInitiative() from exc
+    _reload(initiative, current)
     log.info(
         "gate decision %s on initiative %s by %s: %s -> %s",
         transition,
@@ -135,6 +164,36 @@ def decide(
         initiative.stage,
     )
     return decision
+
+
+def _reload(initiative, fresh=None) -> None:
+    """Bring the caller's copy to the stage the database holds.
+
+    Not FSMModelMixin.refresh_from_db: it lifts the field's protection for the whole process
+    while it runs, which races with other threads deciding at the same time.
+    """
+    if fresh is None:
+        fresh = type(initiative).objects.get(pk=initiative.pk)
+    for name in ("stage", "stage_entered_at", "stop_reason", "updated_at"):
+        initiative.__dict__[name] = getattr(fresh, name)
+    initiative._update_initial_state()
+
+
+def seal(decision: GateDecision, *, actor) -> None:
+    """Append the decision to its initiative's audit chain (inside its transaction)."""
+    label = decision.get_transition_display()
+    if decision.from_stage == decision.to_stage:
+        moves = f"in {decision.get_from_stage_display().lower()}"
+    else:
+        moves = f"{decision.get_from_stage_display()} → {decision.get_to_stage_display()}"
+    audit.record(
+        initiative_id=decision.initiative_id,
+        kind="decision",
+        actor=actor,
+        at=decision.decided_at,
+        summary=f"{label} ({moves}): {decision.rationale}"[:500],
+        obj=decision,
+    )
 
 
 def _evidence(initiative, outcomes: list[Outcome]) -> dict:
@@ -149,6 +208,8 @@ def _evidence(initiative, outcomes: list[Outcome]) -> dict:
             "direction": metric.direction,
             "ship_threshold": None if metric.ship_threshold is None else str(metric.ship_threshold),
             "baseline": None if metric.baseline is None else str(metric.baseline),
+            "aggregation": metric.aggregation,
+            "comparison_window_days": metric.comparison_window_days,
         },
         "recorded_at": timezone.now().isoformat(),
     }
@@ -197,7 +258,10 @@ def import_history(*, initiative, decisions: list[dict]) -> None:
         return
     last = rows[-1]
     with transaction.atomic():
-        GateDecision.objects.bulk_create(rows)
+        lock_initiative(initiative.pk)
+        for row in rows:
+            row.save()
+            seal(row, actor=row.decided_by)
         type(initiative).objects.filter(pk=initiative.pk).update(
             stage=stage, stage_entered_at=last.decided_at, stop_reason=last.stop_reason
         )

@@ -3,13 +3,30 @@
 from django import forms
 from django.contrib.auth import get_user_model
 
-from metrics.models import Metric
+from gates.permissions import OWNING_ROLES
+from metrics.models import Aggregation, Metric
 from portfolio.models import BusinessUnit, Initiative
+from portfolio.roles import Role
 
 
 class PersonChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj) -> str:
         return obj.get_full_name() or obj.username
+
+
+def _active_people():
+    return get_user_model().objects.filter(is_active=True).order_by("first_name", "username")
+
+
+def possible_owners():
+    """Active people whose role lets them own an initiative (viewers may not)."""
+    return _active_people().filter(groups__name__in=sorted(OWNING_ROLES)).distinct()
+
+
+def executives():
+    """Who may sponsor: active executives and programme managers."""
+    roles = [Role.EXECUTIVE, Role.PROGRAMME_MANAGER]
+    return _active_people().filter(groups__name__in=roles).distinct()
 
 
 class InitiativeForm(forms.ModelForm):
@@ -42,17 +59,30 @@ class InitiativeForm(forms.ModelForm):
             "security_model": forms.Textarea(attrs={"rows": 3}),
         }
 
-    def __init__(self, *args, **kwargs):
+    reason = forms.CharField(
+        label="Reason for these changes",
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Recorded with every change. Required when owners or the sponsor change "
+        "after framing.",
+    )
+
+    def __init__(self, *args, may_change_people: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
-        people = get_user_model().objects.filter(is_active=True).order_by("first_name", "username")
         for name in ("sponsor", "business_owner", "operational_owner", "delivery_lead"):
             field = self.fields[name]
+            # Owner fields offer only people whose role may own; the sponsor is an executive.
+            people = executives() if name == "sponsor" else possible_owners()
             self.fields[name] = PersonChoiceField(
                 queryset=people,
                 required=False,
                 empty_label="— nobody named —",
                 label=field.label,
                 help_text=field.help_text,
+                # Only programme managers change people; for others the fields are shown
+                # and ignored if posted.
+                disabled=not may_change_people,
             )
         self.fields["business_unit"].queryset = BusinessUnit.objects.all()
 
@@ -74,14 +104,28 @@ class PrimaryMetricForm(forms.ModelForm):
             "direction",
             "ship_threshold",
             "baseline",
+            "aggregation",
             "comparison_window_days",
         ]
         labels = {"name": "Metric name", "comparison_window_days": "Comparison window (days)"}
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, frozen: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         for name in ("name", "unit"):
             self.fields[name].required = False
+        # Left out of a post, the aggregation stays what it was (mean for a new metric).
+        self.fields["aggregation"].required = False
+        self.frozen = frozen
+        if frozen:
+            # After gate 1 the definition changes only by a recorded reframe: the fields are
+            # shown, and whatever is posted for them is ignored.
+            for field in self.fields.values():
+                field.disabled = True
+
+    def clean_aggregation(self) -> str:
+        return (
+            self.cleaned_data.get("aggregation") or self.instance.aggregation or (Aggregation.MEAN)
+        )
 
     def has_metric(self) -> bool:
         data = self.cleaned_data
@@ -106,6 +150,45 @@ class PrimaryMetricForm(forms.ModelForm):
     def validate_unique(self):
         # The form's instance has no initiative yet on create; the service sets it.
         pass
+
+
+class ReframeForm(forms.ModelForm):
+    """A new success definition for the primary metric, with the rationale for it."""
+
+    rationale = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=5000,
+        help_text="Why the success definition changes. Recorded for good, like a gate decision.",
+    )
+
+    class Meta:
+        model = Metric
+        fields = PrimaryMetricForm.Meta.fields
+        labels = PrimaryMetricForm.Meta.labels
+
+    def __init__(self, *args, rationale_label: str = "Rationale", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["rationale"].label = rationale_label
+
+    def clean_rationale(self) -> str:
+        text = self.cleaned_data["rationale"].strip()
+        if not text:
+            raise forms.ValidationError("Give the rationale.")
+        return text
+
+    def validate_unique(self):
+        pass  # the metric is edited in place; its slug and initiative do not change
+
+    def values(self) -> dict:
+        return {f: self.cleaned_data[f] for f in self.Meta.fields if f in self.cleaned_data}
+
+
+class DeclineForm(forms.Form):
+    note = forms.CharField(
+        label="Why decline",
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
 
 
 class DashboardFilter(forms.Form):

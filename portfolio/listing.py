@@ -190,14 +190,14 @@ def _person(user) -> str:
     return "" if user is None else (user.get_full_name() or user.username)
 
 
-class _Echo:
+class Echo:
     def write(self, value: str) -> str:
         return value
 
 
 def csv_rows(qs: QuerySet, *, base_url: str) -> Iterator[str]:
     """The filtered list as CSV lines, streamed in chunks."""
-    writer = csv.writer(_Echo())
+    writer = csv.writer(Echo())
     yield writer.writerow(COLUMNS)
     verdicts = dict(Verdict.choices)
     for initiative in with_flags(qs).iterator(chunk_size=500):

@@ -9,8 +9,8 @@ from django.utils.text import slugify
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from gates import permissions
-from gates.models import AppendOnly
 from gates.criteria import gate_open
+from gates.models import AppendOnly
 from gates.stages import STOPPABLE, Stage, StopReason
 from gates.stages import Transition as T
 
@@ -240,6 +240,27 @@ class Initiative(ConcurrentTransitionMixin, models.Model):
         self._enter_stage()
 
 
+FRAMING_LABELS = {
+    "business_unit": "Business unit",
+    "decision_changed": "Decision or workflow it changes",
+    "security_model": "Security model",
+    "logging_evidence": "Logging evidence",
+    "narrow_audience": "Narrow-launch audience",
+    "metric.name": "Metric name",
+    "metric.unit": "Metric unit",
+    "metric.direction": "Metric direction",
+    "metric.ship_threshold": "Ship threshold",
+    "metric.baseline": "Baseline",
+    "metric.aggregation": "Aggregation",
+    "metric.comparison_window_days": "Comparison window (days)",
+}
+
+
+def framing_label(field: str) -> str:
+    """A framing field's name as a person reads it ("metric.ship_threshold": "Ship threshold")."""
+    return FRAMING_LABELS.get(field, field.replace("_", " ").capitalize())
+
+
 class FramingChange(AppendOnly):
     """One change to one field of an initiative's framing: append-only, sealed in the audit.
 
@@ -278,6 +299,10 @@ class FramingChange(AppendOnly):
 
     def __str__(self) -> str:
         return f"{self.initiative}: {self.field} changed {self.changed_at:%Y-%m-%d %H:%M}"
+
+    audit_kind = "framing"
+    audit_time_field = "changed_at"
+    audit_actor_field = "changed_by"
 
     def audit_payload(self) -> dict:
         return {
@@ -323,6 +348,10 @@ class ReframeProposal(models.Model):
 
     def __str__(self) -> str:
         return f"Reframe proposed for {self.initiative} ({self.get_status_display()})"
+
+    def described(self) -> list[tuple[str, str]]:
+        """(label, proposed value) per proposed change."""
+        return [(framing_label(f"metric.{f}"), v or "—") for f, v in self.changes.items()]
 
 
 class FlagKind(models.TextChoices):

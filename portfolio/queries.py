@@ -2,9 +2,9 @@
 
 from django.db.models import Prefetch, Q, QuerySet
 
-from gates.models import GateDecision
+from gates.models import AuditEntry, GateDecision
 from metrics.models import DataFeed, Metric
-from portfolio.models import Initiative
+from portfolio.models import Initiative, ProposalStatus, ReframeProposal
 
 PEOPLE = ("sponsor", "business_owner", "operational_owner", "delivery_lead")
 
@@ -34,3 +34,14 @@ def owned_by(user) -> QuerySet:
         .filter(Q(business_owner=user) | Q(operational_owner=user) | Q(delivery_lead=user))
         .order_by("title")
     )
+
+
+def audit_trail(initiative) -> QuerySet:
+    """The initiative's audit chain, oldest first, with each actor."""
+    return AuditEntry.objects.filter(initiative=initiative).select_related("actor").order_by("seq")
+
+
+def open_proposals(initiative) -> QuerySet:
+    return ReframeProposal.objects.filter(
+        initiative=initiative, status=ProposalStatus.OPEN
+    ).select_related("proposed_by")

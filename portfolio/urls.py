@@ -15,6 +15,18 @@ urlpatterns = [
     path("initiatives/export.csv", views.initiative_export, name="initiative-export"),
     path("initiatives/<slug:slug>/", views.initiative_detail, name="initiative-detail"),
     path("initiatives/<slug:slug>/edit/", views.initiative_edit, name="initiative-edit"),
+    path("initiatives/<slug:slug>/reframe/", views.initiative_reframe, name="initiative-reframe"),
+    path("initiatives/<slug:slug>/propose/", views.initiative_propose, name="initiative-propose"),
+    path(
+        "initiatives/<slug:slug>/proposals/<int:proposal_id>/decline/",
+        views.proposal_decline,
+        name="proposal-decline",
+    ),
+    path(
+        "initiatives/<slug:slug>/audit.<str:fmt>",
+        views.initiative_audit,
+        name="initiative-audit",
+    ),
     path(
         "initiatives/<slug:slug>/decide/<str:transition>/",
         gate_views.decide,

@@ -1,26 +1,35 @@
 """Portfolio pages: home, initiative list, initiative page, framing forms. Thin by design."""
 
+import csv
+import json
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
-from gates import permissions, services
+from gates import audit, permissions
+from gates import services as gate_services
 from gates.criteria import registry
 from gates.forms import DecisionForm
 from gates.stages import NEXT_GATE, PATH, Stage, Transition
 from metrics.charts import trend
-from metrics.models import Verdict
+from metrics.models import Metric, Verdict
 from metrics.queries import recent_snapshots
-from portfolio import dashboard, health, listing, queries
-from portfolio.forms import DashboardFilter, InitiativeForm, PrimaryMetricForm
-from portfolio.models import Initiative
-from portfolio.services import save_framing
+from portfolio import dashboard, health, listing, queries, services
+from portfolio.forms import (
+    DashboardFilter,
+    DeclineForm,
+    InitiativeForm,
+    PrimaryMetricForm,
+    ReframeForm,
+)
+from portfolio.models import Initiative, ReframeProposal
 from readiness.queries import reviews_of
 
 
@@ -127,7 +136,7 @@ def render_initiative(request, slug: str, *, bound_form: DecisionForm | None = N
         outcomes[next_gate] = registry.evaluate(initiative, next_gate)
     actions = []
     # The forward gate first, the ways back or out after it.
-    ordered = sorted(services.user_transitions(initiative, user), key=lambda n: n != next_gate)
+    ordered = sorted(gate_services.user_transitions(initiative, user), key=lambda n: n != next_gate)
     for name in ordered:
         if name not in outcomes:
             outcomes[name] = registry.evaluate(initiative, name)
@@ -158,8 +167,20 @@ def render_initiative(request, slug: str, *, bound_form: DecisionForm | None = N
         "work_items": initiative.work_items.select_related("assignee"),
         "may_edit": permissions.may_edit_framing(initiative, user),
         "may_manage_feeds": permissions.may_manage_feeds(initiative, user),
+        "frozen": services.is_frozen(initiative),
+        "may_reframe": services.is_frozen(initiative)
+        and initiative.stage != Stage.STOPPED
+        and permissions.may_reframe(initiative, user),
+        "may_propose": services.is_frozen(initiative)
+        and initiative.stage != Stage.STOPPED
+        and permissions.may_propose_reframe(initiative, user),
+        "proposals": queries.open_proposals(initiative),
+        "timeline": queries.audit_trail(initiative).reverse()[:TIMELINE_ENTRIES],
     }
     return render(request, "portfolio/initiative_detail.html", context, status=status)
+
+
+TIMELINE_ENTRIES = 100
 
 
 def _metric_panels(initiative) -> list[dict]:
@@ -213,18 +234,31 @@ def initiative_edit(request, slug: str):
 
 def _framing(request, initiative: Initiative, *, template_title: str):
     metric = initiative.primary_metric if initiative.pk else None
-    if request.method == "POST":
-        form = InitiativeForm(request.POST, instance=initiative)
-        metric_form = PrimaryMetricForm(request.POST, instance=metric, prefix="metric")
-        if form.is_valid() and metric_form.is_valid():
-            saved = save_framing(initiative_form=form, metric_form=metric_form, user=request.user)
-            messages.success(request, f"Framing of “{saved.title}” saved.")
-            return redirect(saved)
+    user = request.user
+    options = {
+        "may_change_people": initiative.pk is None
+        or permissions.may_change_owners(initiative, user)
+    }
+    frozen = initiative.pk is not None and services.is_frozen(initiative)
+    data = request.POST if request.method == "POST" else None
+    form = InitiativeForm(data, instance=initiative, **options)
+    metric_form = PrimaryMetricForm(data, instance=metric, prefix="metric", frozen=frozen)
+    status = 200
+    if data is not None:
         status = 400
-    else:
-        form = InitiativeForm(instance=initiative)
-        metric_form = PrimaryMetricForm(instance=metric, prefix="metric")
-        status = 200
+        if form.is_valid() and metric_form.is_valid():
+            try:
+                saved = services.save_framing(
+                    initiative_form=form,
+                    metric_form=metric_form,
+                    user=user,
+                    reason=form.cleaned_data.get("reason", ""),
+                )
+            except ValidationError as exc:
+                _add_errors(exc, form)
+            else:
+                messages.success(request, f"Framing of “{saved.title}” saved.")
+                return redirect(saved)
     return render(
         request,
         "portfolio/initiative_form.html",
@@ -233,9 +267,186 @@ def _framing(request, initiative: Initiative, *, template_title: str):
             "metric_form": metric_form,
             "initiative": initiative,
             "title": template_title,
+            "frozen": frozen,
+            "may_reframe": frozen and permissions.may_reframe(initiative, user),
+            "may_propose": frozen and permissions.may_propose_reframe(initiative, user),
         },
         status=status,
     )
+
+
+def _add_errors(exc: ValidationError, form) -> None:
+    """A service's ValidationError onto the form: per field where it names one."""
+    problems = exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
+    for field, errors in problems.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
+def _success_definition(request, slug: str, *, propose: bool):
+    """The reframe page (programme managers with no stake) or the proposal page (owners)."""
+    initiative = get_object_or_404(Initiative, slug=slug)
+    user = request.user
+    allowed = (
+        permissions.may_propose_reframe(initiative, user)
+        if propose
+        else permissions.may_reframe(initiative, user)
+    )
+    if not allowed:
+        raise PermissionDenied(
+            "Only this initiative's owners propose a reframe."
+            if propose
+            else "Only a programme manager with no stake in this initiative reframes it."
+        )
+    metric = initiative.primary_metric
+    if metric is None or not services.is_frozen(initiative):
+        messages.error(request, "Until gate 1 passes, the success definition is edited in place.")
+        return redirect("initiative-edit", initiative.slug)
+    proposals = list(queries.open_proposals(initiative))
+    proposal = None
+    if not propose and request.GET.get("proposal"):
+        proposal = next((p for p in proposals if str(p.pk) == request.GET["proposal"]), None)
+    data = request.POST if request.method == "POST" else None
+    initial = dict(proposal.changes) if proposal else {}
+    form = ReframeForm(
+        data,
+        instance=Metric.objects.get(pk=metric.pk),
+        initial=initial,
+        rationale_label="Why it should change" if propose else "Rationale",
+    )
+    status = 200
+    if data is not None:
+        status = 400
+        if form.is_valid():
+            try:
+                if propose:
+                    services.propose_reframe(
+                        initiative=initiative,
+                        user=user,
+                        values=form.values(),
+                        reason=form.cleaned_data["rationale"],
+                    )
+                else:
+                    chosen = next(
+                        (p for p in proposals if str(p.pk) == request.POST.get("proposal")), None
+                    )
+                    services.reframe(
+                        initiative=initiative,
+                        user=user,
+                        values=form.values(),
+                        rationale=form.cleaned_data["rationale"],
+                        proposal=chosen,
+                    )
+            except ValidationError as exc:
+                _add_errors(exc, form)
+            else:
+                messages.success(
+                    request,
+                    "Proposal recorded: a programme manager with no stake decides it."
+                    if propose
+                    else "Reframe recorded: the new success definition applies from now.",
+                )
+                return redirect(initiative)
+    return render(
+        request,
+        "portfolio/reframe.html",
+        {
+            "initiative": initiative,
+            "metric": metric,
+            "form": form,
+            "propose": propose,
+            "proposals": proposals,
+            "proposal": proposal,
+        },
+        status=status,
+    )
+
+
+def initiative_reframe(request, slug: str):
+    return _success_definition(request, slug, propose=False)
+
+
+def initiative_propose(request, slug: str):
+    return _success_definition(request, slug, propose=True)
+
+
+@require_POST
+def proposal_decline(request, slug: str, proposal_id: int):
+    proposal = get_object_or_404(
+        ReframeProposal.objects.select_related("initiative", "proposed_by"),
+        pk=proposal_id,
+        initiative__slug=slug,
+    )
+    if not permissions.may_reframe(proposal.initiative, request.user):
+        raise PermissionDenied(
+            "Only a programme manager with no stake in this initiative declines a proposal."
+        )
+    form = DeclineForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Say why the proposal is declined.")
+    else:
+        try:
+            services.decline_proposal(
+                proposal=proposal, user=request.user, note=form.cleaned_data["note"]
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, "Proposal declined; the decision is recorded.")
+    return redirect("initiative-reframe", slug)
+
+
+def initiative_audit(request, slug: str, fmt: str):
+    """The initiative's audit trail as JSON or CSV, each entry with its chained hash."""
+    if fmt not in ("json", "csv"):
+        raise Http404("The audit trail is exported as .json or .csv.")
+    initiative = get_object_or_404(Initiative, slug=slug)
+    entries = queries.audit_trail(initiative)
+    _, breaks = audit.verify([initiative.pk])
+    stamp = timezone.now()
+    filename = f"gantry-audit-{initiative.slug}-{stamp:%Y-%m-%d}"
+    if fmt == "json":
+        body = {
+            "initiative": {"id": initiative.pk, "slug": initiative.slug, "title": initiative.title},
+            "exported_at": stamp.isoformat(),
+            "chain_intact": not breaks,
+            "break": str(breaks[0]) if breaks else None,
+            "entries": [audit_json(entry) for entry in entries],
+        }
+        response = JsonResponse(body, json_dumps_params={"indent": 2, "ensure_ascii": False})
+        response["Content-Disposition"] = f'attachment; filename="{filename}.json"'
+        return response
+    response = StreamingHttpResponse(_audit_csv(entries), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
+    return response
+
+
+def audit_json(entry) -> dict:
+    return {
+        "seq": entry.seq,
+        "at": entry.at.isoformat(),
+        "kind": entry.kind,
+        "actor": None if entry.actor is None else str(entry.actor),
+        "actor_id": entry.actor_id,
+        "summary": entry.summary,
+        "source": entry.source,
+        "source_id": entry.source_id,
+        "payload": entry.payload,
+        "prev_hash": entry.prev_hash,
+        "hash": entry.hash,
+    }
+
+
+AUDIT_COLUMNS = ["seq", "at", "kind", "actor", "summary", "source", "source_id", "payload",
+                 "prev_hash", "hash"]  # fmt: skip
+
+
+def _audit_csv(entries):
+    writer = csv.writer(listing.Echo())
+    yield writer.writerow(AUDIT_COLUMNS)
+    for entry in entries.iterator(chunk_size=500):
+        row = audit_json(entry)
+        row["payload"] = json.dumps(row["payload"], sort_keys=True, ensure_ascii=False)
+        yield writer.writerow([listing.safe_cell(row[c]) for c in AUDIT_COLUMNS])
 
 
 @login_not_required

@@ -6,6 +6,7 @@ GANTRY_REQUIRE_SERVICES=1).
 """
 
 import threading
+import time
 
 import pytest
 from django.db import connection
@@ -30,16 +31,18 @@ def _race(initiative_pk: int, user_pks: list[int]) -> list:
     barrier = threading.Barrier(len(user_pks), timeout=20)
     outcomes: list = [None] * len(user_pks)
 
-    def hold_until_all_are_deciding(sender, instance, name, **kwargs):
-        # Sent inside decide()'s transaction, before the UPDATE: every thread has loaded the
-        # initiative in frame and is inside its transaction before any of them writes.
+    def hold_while_deciding(sender, instance, name, **kwargs):
+        # Sent inside decide()'s transaction, under the initiative's lock: the winner lingers
+        # there so the others are already waiting for the lock when it commits.
         if sender is Initiative and name == T.APPROVE_FRAME:
-            barrier.wait()
+            time.sleep(0.3)
 
     def attempt(index: int, user_pk: int) -> None:
         try:
             initiative = Initiative.objects.get(pk=initiative_pk)
             user = User.objects.get(pk=user_pk)
+            # Every thread has loaded the initiative in frame before any of them decides.
+            barrier.wait()
             outcomes[index] = services.decide(
                 initiative=initiative,
                 transition=T.APPROVE_FRAME,
@@ -52,7 +55,7 @@ def _race(initiative_pk: int, user_pks: list[int]) -> list:
         finally:
             connection.close()
 
-    pre_transition.connect(hold_until_all_are_deciding, dispatch_uid="test-race")
+    pre_transition.connect(hold_while_deciding, dispatch_uid="test-race")
     try:
         threads = [threading.Thread(target=attempt, args=(i, pk)) for i, pk in enumerate(user_pks)]
         for thread in threads:
@@ -102,14 +105,17 @@ def test_simultaneous_stop_and_approve_leave_one_consistent_outcome(require_post
 
     def hold(sender, instance, name, **kwargs):
         if sender is Initiative:
-            barrier.wait()
+            time.sleep(0.3)
 
     def attempt(transition: str) -> None:
         try:
+            mine = Initiative.objects.get(pk=initiative.pk)
+            user = User.objects.get(pk=pm.pk)
+            barrier.wait()
             outcomes[transition] = services.decide(
-                initiative=Initiative.objects.get(pk=initiative.pk),
+                initiative=mine,
                 transition=transition,
-                user=User.objects.get(pk=pm.pk),
+                user=user,
                 rationale="Racing.",
                 stop_reason="superseded" if transition == T.STOP else "",
             )

@@ -40,7 +40,8 @@ IMPOSSIBLE = [
     (stage, transition)
     for stage in Stage
     for transition in T
-    if not any(t == transition and s == stage for t, s, _ in MOVES)
+    if transition != T.REFRAME  # not a stage change: see test_decide_refuses_a_reframe
+    and not any(t == transition and s == stage for t, s, _ in MOVES)
 ]
 
 
@@ -378,3 +379,10 @@ def test_stage_cannot_be_assigned_on_a_freshly_loaded_initiative(initiative):
     with pytest.raises(AttributeError):
         loaded.stage = Stage.WIDE_LAUNCH
     assert loaded.stage == Stage.FRAME
+
+
+def test_decide_refuses_a_reframe(initiative, manager):
+    # A reframe changes no stage; it has its own service (portfolio.services.reframe).
+    with pytest.raises(DecisionError, match="reframe page"):
+        decide(initiative, T.REFRAME, manager)
+    assert not GateDecision.objects.filter(transition=T.REFRAME).exists()

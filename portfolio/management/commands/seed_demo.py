@@ -31,6 +31,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
+from gates import audit
 from gates.models import GateDecision
 from gates.services import import_history
 from gates.stages import Transition
@@ -89,6 +90,9 @@ class Command(BaseCommand):
             feeds, observations = self._feeds(new_initiatives, people, midnight, now)
             snapshots = self._snapshots([i for _, i in new_initiatives], feeds, now)
             reviews = self._reviews(new_initiatives, people, now)
+            # The demo's history is written in bulk, not through the services that seal each
+            # record as they write it: seal it now, as an upgrade seals earlier records.
+            sealed = audit.seal_unsealed()
             # What the beat job would find: the dashboard reads stored flags.
             flags = purgatory.sync_flags(now=now)
 
@@ -108,6 +112,7 @@ class Command(BaseCommand):
             f"pre-launch work items: {reviews['work']} ({reviews['open_work']} open)"
         )
         self.stdout.write(f"Purgatory flags: {flags['raised']} raised, {flags['cleared']} cleared")
+        self.stdout.write(f"Earlier records sealed in the audit chains: {sealed}")
         if feeds:
             self.stdout.write(
                 "Feed tokens are not shown: rotate a feed's token on its initiative page to "
