@@ -6,19 +6,24 @@ Registered into gates.criteria's registry when the metrics app is ready, replaci
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.conf import settings
-from django.db.models import Max
+from django.db.models import Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 from django.utils.timesince import timesince
 
 from gates.criteria import Result, registry
 from gates.stages import Transition as T
-from metrics.models import FeedKind, Observation, Verdict
-from metrics.status import confidence_text
+from metrics.models import Delivery, DeliverySource, FeedKind, Observation, Verdict
+from metrics.status import confidence_text, fmt, lift_text
 
 
 def _live_feeds_with_owner(initiative) -> list:
-    return [f for f in initiative.feeds.all() if f.kind == FeedKind.LIVE and f.owner_id]
+    """Active live feeds with a named owner: the only feeds gate 2 counts."""
+    return [
+        f for f in initiative.feeds.all() if f.kind == FeedKind.LIVE and f.owner_id and f.is_active
+    ]
 
 
 @registry.register(T.SUBMIT_FOR_REVIEW, key="live_feed", label="Live data feed with an owner")
@@ -28,8 +33,12 @@ def live_feed(initiative) -> Result:
     if owned:
         names = ", ".join(f"“{f.name}” (owner {f.owner})" for f in owned)
         return Result(True, f"Live feed: {names}.")
-    if any(f.kind == FeedKind.LIVE for f in feeds):
+    live = [f for f in feeds if f.kind == FeedKind.LIVE]
+    if any(f.is_active for f in live):
         return Result(False, "The live feed has no named owner.")
+    if live:
+        halted = "; ".join(f"“{f.name}” is {f.status_sentence()}" for f in live)
+        return Result(False, f"No live feed is active: {halted}.")
     if feeds:
         return Result(False, "Only one-off extracts are registered; the pilot needs a live feed.")
     return Result(False, "No data feed is registered.")
@@ -37,36 +46,78 @@ def live_feed(initiative) -> Result:
 
 @registry.register(T.SUBMIT_FOR_REVIEW, key="fresh_data", label="Fresh data of the primary metric")
 def fresh_data(initiative) -> Result:
+    """Fresh from data, not arrival: an active live feed with an owner whose API delivery,
+    within its freshness window, brought primary-metric observations Gantry did not hold,
+    observed within that window. Duplicates, back-dated rows and CSV uploads never count."""
     metric = initiative.primary_metric
     if metric is None:
         return Result(False, "No primary metric, so no data of it can be fresh.")
     feeds = {f.pk: f for f in _live_feeds_with_owner(initiative)}
     if not feeds:
-        return Result(False, "No live feed with an owner delivers data.")
-    last = dict(
-        Observation.objects.filter(metric=metric, feed_id__in=feeds)
+        return Result(False, "No active live feed with an owner delivers data.")
+    now = timezone.now()
+    fresh = [
+        f
+        for f in feeds.values()
+        if f.last_fresh_at and now - f.last_fresh_at <= f.freshness_window and not f.is_stale
+    ]
+    if fresh:
+        carried = _fresh_deliveries_of(metric, fresh, now)
+        if carried:
+            feed_id = max(carried, key=carried.get)
+            feed = feeds[feed_id]
+            return Result(
+                True,
+                f"“{feed.name}” delivered fresh {metric.name} data "
+                f"{timesince(carried[feed_id], now)} ago (window {feed.freshness_hours} h).",
+            )
+        names = ", ".join(f"“{f.name}”" for f in fresh)
+        return Result(False, f"{names} delivered fresh data, but none of {metric.name}.")
+    newest = max(feeds.values(), key=lambda f: (f.last_fresh_at is not None, f.last_fresh_at))
+    last = max((f.last_delivery_at for f in feeds.values() if f.last_delivery_at), default=None)
+    nothing_new = (
+        f"; the last delivery, {timesince(last, now)} ago, brought no new observations from "
+        "inside the freshness window"
+        if last and (newest.last_fresh_at is None or last > newest.last_fresh_at)
+        else ""
+    )
+    if newest.last_fresh_at is None:
+        return Result(False, f"No live feed has delivered fresh data yet{nothing_new}.")
+    return Result(
+        False,
+        f"No live data feed has delivered fresh {metric.name} data in the last "
+        f"{newest.freshness_hours} h; the last fresh data came "
+        f"{timesince(newest.last_fresh_at, now)} ago{nothing_new}.",
+    )
+
+
+def _fresh_deliveries_of(metric, feeds: list, now: datetime) -> dict[int, datetime]:
+    """{feed id: its newest API delivery inside its window that brought new observations of
+    `metric` observed inside the window of that delivery}, in one query.
+
+    An observation's ingested_at is the time of the delivery that first stored it (re-sent
+    rows are not stored again), so it joins the Delivery row that brought it.
+    """
+    by_window: dict[int, list[int]] = {}
+    for feed in feeds:
+        by_window.setdefault(feed.freshness_hours, []).append(feed.pk)
+    in_window = Q()
+    for hours, ids in by_window.items():
+        window = timedelta(hours=hours)
+        in_window |= Q(
+            feed_id__in=ids,
+            ingested_at__gt=now - window,
+            observed_at__gt=F("ingested_at") - window,
+        )
+    by_api = Delivery.objects.filter(
+        feed_id=OuterRef("feed_id"), at=OuterRef("ingested_at"), source=DeliverySource.API
+    )
+    return dict(
+        Observation.objects.filter(in_window, Exists(by_api), metric=metric)
         .values("feed_id")
         .annotate(last=Max("ingested_at"))
         .order_by()
         .values_list("feed_id", "last")
-    )
-    now = timezone.now()
-    for feed_id, delivered in sorted(last.items(), key=lambda item: item[1], reverse=True):
-        feed = feeds[feed_id]
-        if now - delivered <= feed.freshness_window and not feed.is_stale:
-            return Result(
-                True,
-                f"“{feed.name}” delivered {metric.name} data {timesince(delivered, now)} ago "
-                f"(window {feed.freshness_hours} h).",
-            )
-    if not last:
-        return Result(False, f"No live feed has delivered any {metric.name} data yet.")
-    newest_feed = max(last, key=last.get)
-    return Result(
-        False,
-        f"No live data feed has delivered {metric.name} data in the last "
-        f"{feeds[newest_feed].freshness_hours} h; the last delivery was "
-        f"{timesince(last[newest_feed], now)} ago.",
     )
 
 
@@ -77,21 +128,56 @@ def _snapshot(initiative):
     return metric, metric.latest_snapshot
 
 
+def _definition_in_force(initiative):
+    """The decision that put the success definition in force: the newest reframe, else the
+    approval of the framing (gate 1). None for an initiative whose history predates Gantry."""
+    return (
+        initiative.decisions.filter(transition__in=[T.APPROVE_FRAME, T.REFRAME])
+        .order_by("-decided_at", "-id")
+        .first()
+    )
+
+
 @registry.register(T.WIDEN, key="pilot_meets_threshold", label="Pilot meets the ship threshold")
 def pilot_meets_threshold(initiative) -> Result:
+    """Judged on a snapshot computed against the success definition in force now: one older
+    than the latest reframe waits for a recompute. The sentence says which threshold it judged
+    against and since when."""
     metric, snapshot = _snapshot(initiative)
     if metric is None:
         return Result(False, "No primary metric is defined.")
+    if metric.ship_threshold is None:
+        return Result(False, f"{metric.name} has no ship threshold.")
     if snapshot is None:
         return Result(False, f"No status of {metric.name} has been computed yet.")
     if snapshot.computed_at < initiative.stage_entered_at:
         return Result(
             False, "The metric's status predates the narrow launch; awaiting a recompute."
         )
+    anchor = _definition_in_force(initiative)
+    if (
+        anchor is not None
+        and anchor.transition == T.REFRAME
+        and (snapshot.computed_at < anchor.decided_at)
+    ):
+        return Result(
+            False,
+            f"The metric's status predates the reframe of {anchor.decided_at:%d %b %Y}; "
+            "awaiting a recompute against the new definition.",
+        )
+    # The snapshot was computed against the definition in force now: its verdict holds.
+    since = ""
+    if anchor is not None:
+        how = "reframe" if anchor.transition == T.REFRAME else "gate 1"
+        since = (
+            f" (threshold {fmt(float(metric.ship_threshold))} in force since "
+            f"{anchor.decided_at:%d %b %Y}, {how})"
+        )
     if snapshot.verdict == Verdict.MEETING:
-        return Result(True, f"{metric.name}: {snapshot.summary}.")
+        return Result(True, f"{metric.name}: {snapshot.summary}{since}.")
     return Result(
-        False, f"{metric.name}: {snapshot.get_verdict_display().lower()} — {snapshot.summary}"
+        False,
+        f"{metric.name}: {snapshot.get_verdict_display().lower()} — {snapshot.summary}{since}",
     )
 
 
@@ -111,7 +197,11 @@ def pilot_beats_baseline(initiative) -> Result:
             f"Too few observations to compare: {snapshot.pilot_count} pilot, "
             f"{snapshot.baseline_count} baseline.",
         )
-    lift = "" if snapshot.lift is None else f"{snapshot.lift:+.1%}, "
+    # The lift beside the confidence is the lift of the means the test compared; a total's or
+    # latest value's own lift is stated too, labelled, so the sentence never pairs a figure
+    # with a confidence about another one.
+    lifts = lift_text(metric.aggregation, snapshot.lift, snapshot.mean_lift)
+    lift = f"{lifts}, " if lifts else ""
     if snapshot.confidence >= needed:
         return Result(
             True,

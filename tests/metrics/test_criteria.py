@@ -307,7 +307,7 @@ def test_gate_four_passes_on_a_pilot_that_meets_the_threshold_and_beats_the_base
     assert meets.passed
     assert meets.reason == (
         "First-contact resolution: pilot mean 90 over 14 days meets 85; baseline 80; +12.5%, "
-        "100% confidence."
+        f"100% confidence{_in_force(launched)}."
     )
     assert beats.passed
     assert beats.reason == (
@@ -338,7 +338,7 @@ def test_the_sentences_quote_the_numbers_computed_from_observations(launched, me
 
     assert meets.passed and beats.passed
     assert "pilot mean 90 over 14 days meets 85; baseline 80; +12.5%" in meets.reason
-    assert re.search(r"confidence\.$", meets.reason)
+    assert meets.reason.endswith(f"confidence{_in_force(launched)}.")
     assert re.fullmatch(
         r"The pilot beats the baseline: \+12\.5%, (over )?\d+(\.\d)?% confidence "
         r"\(n = 7 and 7\)\.",
@@ -358,8 +358,14 @@ def test_a_pilot_below_threshold_fails_gate_four_quoting_the_numbers(launched, m
     assert not result.passed
     assert result.reason == (
         "First-contact resolution: below threshold — pilot mean 82 over 14 days misses 85; "
-        "baseline 80; +2.5%, 91% confidence"
+        f"baseline 80; +2.5%, 91% confidence{_in_force(launched)}"
     )
+
+
+def _in_force(initiative) -> str:
+    """What gate 4 says of the threshold it judged against: gate 1 put it in force."""
+    approved = initiative.decisions.get(transition="approve_frame").decided_at
+    return f" (threshold 85 in force since {approved:%d %b %Y}, gate 1)"
 
 
 @pytest.mark.parametrize("verdict", [Verdict.INSUFFICIENT_DATA, Verdict.STALE])
