@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from gates.models import GateDecision
+from gates.models import AuditEntry, GateDecision
 
 
 @admin.register(GateDecision)
@@ -31,3 +31,14 @@ class GateDecisionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(GateDecisionAdmin):
+    """Read-only: the audit chain. `manage.py verify_audit` checks it."""
+
+    list_display = ("initiative", "seq", "kind", "actor", "at", "summary")
+    list_filter = ("kind",)
+    search_fields = ("initiative__title", "summary")
+    list_select_related = ("initiative", "actor")
+    date_hierarchy = "at"

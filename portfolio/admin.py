@@ -3,7 +3,14 @@ from django.contrib.auth.admin import UserAdmin
 from django.db import models
 
 from metrics.models import Metric
-from portfolio.models import BusinessUnit, Initiative, PurgatoryFlag, StageLimit, User
+from portfolio.models import (
+    BusinessUnit,
+    FramingChange,
+    Initiative,
+    PurgatoryFlag,
+    StageLimit,
+    User,
+)
 
 
 @admin.register(User)
@@ -61,6 +68,14 @@ class InitiativeAdmin(admin.ModelAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     inlines = [MetricInline]
 
+    # View only: framing is created and changed on Gantry's pages, where every change is
+    # recorded and sealed in the audit trail; an edit here would leave no trace.
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
 
 @admin.register(StageLimit)
 class StageLimitAdmin(admin.ModelAdmin):
@@ -79,6 +94,28 @@ class PurgatoryFlagAdmin(admin.ModelAdmin):
     list_filter = ("kind", ("cleared_at", admin.EmptyFieldListFilter))
     list_select_related = ("initiative",)
     search_fields = ("initiative__title", "reason")
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(FramingChange)
+class FramingChangeAdmin(admin.ModelAdmin):
+    """Read-only: framing changes are part of the audit trail."""
+
+    list_display = ("initiative", "field", "old_value", "new_value", "changed_by", "changed_at")
+    list_filter = ("field",)
+    search_fields = ("initiative__title", "reason")
+    list_select_related = ("initiative", "changed_by")
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]

@@ -226,7 +226,7 @@ def test_initiative_admin_shows_the_stage_read_only(admin_client, manager):
     assert "stage" not in response.context["adminform"].form.fields
 
 
-def test_initiative_admin_ignores_a_posted_stage(admin_client, manager):
+def test_initiative_admin_is_view_only_so_nothing_changes_without_a_trace(admin_client, manager):
     initiative = advance(InitiativeFactory(), Stage.THIN_SLICE, user=manager)
     entered = initiative.stage_entered_at
     response = admin_client.post(
@@ -239,19 +239,29 @@ def test_initiative_admin_ignores_a_posted_stage(admin_client, manager):
             stage_entered_at="2020-01-01 00:00:00",
         ),
     )
-    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert response.status_code == 403
     initiative.refresh_from_db()
-    assert initiative.title == "Renamed in the admin"  # the edit went through...
-    assert initiative.stage == Stage.THIN_SLICE  # ...but not the stage
+    assert initiative.title != "Renamed in the admin"
+    assert initiative.stage == Stage.THIN_SLICE
     assert initiative.stop_reason == ""
     assert initiative.stage_entered_at == entered
     assert initiative.decisions.count() == 1
 
 
-def test_initiative_admin_add_form_has_no_stage(admin_client):
-    response = admin_client.get("/admin/portfolio/initiative/add/")
-    assert response.status_code == 200
-    assert 'name="stage"' not in response.content.decode()
+def test_the_primary_metric_is_view_only_in_the_admin(admin_client):
+    initiative = InitiativeFactory(framed=True)
+    metric = initiative.primary_metric
+    url = f"/admin/metrics/metric/{metric.pk}/change/"
+    assert 'name="ship_threshold"' not in admin_client.get(url).content.decode()
+    response = admin_client.post(url, {"ship_threshold": "1", "name": metric.name})
+    assert response.status_code == 403
+    metric.refresh_from_db()
+    assert metric.ship_threshold != 1
+
+
+def test_initiatives_are_not_added_in_the_admin(admin_client):
+    # Created on the new-initiative page, where the initial framing is recorded.
+    assert admin_client.get("/admin/portfolio/initiative/add/").status_code == 403
 
 
 # Imported history ---------------------------------------------------------------------------
