@@ -246,10 +246,15 @@ def seal_unsealed() -> int:
             kind=getattr(row, "audit_kind", label(type(row)).split(".")[-1]),
             actor=_actor_of(row),
             at=_time_of(row),
-            summary=f"Recorded before the audit chain: {row}",
+            # Sealed after the fact: the entry says so, its time stays the record's own.
+            summary=f"{_summary_of(row)} (sealed later)",
             obj=row,
         )
     return len(pending)
+
+
+def _summary_of(row) -> str:
+    return row.audit_summary() if hasattr(row, "audit_summary") else str(row)
 
 
 def _time_of(row) -> datetime:

@@ -73,6 +73,13 @@ class GateDecision(AppendOnly):
     audit_time_field = "decided_at"
     audit_actor_field = "decided_by"
 
+    def audit_summary(self) -> str:
+        if self.from_stage == self.to_stage:
+            moves = f"in {self.get_from_stage_display().lower()}"
+        else:
+            moves = f"{self.get_from_stage_display()} → {self.get_to_stage_display()}"
+        return f"{self.get_transition_display()} ({moves}): {self.rationale}"[:500]
+
     def audit_payload(self) -> dict:
         return {
             "transition": self.transition,
@@ -128,5 +135,19 @@ class AuditEntry(AppendOnly):
             ),
         ]
 
+    # What the timeline calls each kind of entry.
+    KIND_LABELS = {
+        "decision": "Decision",
+        "framing": "Framing",
+        "proposal": "Proposal",
+        "review_event": "Review",
+        "work_item": "Work item",
+        "feed_event": "Feed",
+    }
+
     def __str__(self) -> str:
         return f"{self.initiative_id}#{self.seq} {self.kind}: {self.summary[:60]}"
+
+    @property
+    def kind_label(self) -> str:
+        return self.KIND_LABELS.get(self.kind, self.kind.replace("_", " ").capitalize())

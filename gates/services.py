@@ -181,17 +181,12 @@ def _reload(initiative, fresh=None) -> None:
 
 def seal(decision: GateDecision, *, actor) -> None:
     """Append the decision to its initiative's audit chain (inside its transaction)."""
-    label = decision.get_transition_display()
-    if decision.from_stage == decision.to_stage:
-        moves = f"in {decision.get_from_stage_display().lower()}"
-    else:
-        moves = f"{decision.get_from_stage_display()} → {decision.get_to_stage_display()}"
     audit.record(
         initiative_id=decision.initiative_id,
         kind="decision",
         actor=actor,
         at=decision.decided_at,
-        summary=f"{label} ({moves}): {decision.rationale}"[:500],
+        summary=decision.audit_summary(),
         obj=decision,
     )
 

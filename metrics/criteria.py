@@ -128,6 +128,10 @@ def _snapshot(initiative):
     return metric, metric.latest_snapshot
 
 
+def _day(moment) -> str:
+    return f"{moment.day} {moment:%b %Y}"
+
+
 def _definition_in_force(initiative):
     """The decision that put the success definition in force: the newest reframe, else the
     approval of the framing (gate 1). None for an initiative whose history predates Gantry."""
@@ -162,7 +166,7 @@ def pilot_meets_threshold(initiative) -> Result:
     ):
         return Result(
             False,
-            f"The metric's status predates the reframe of {anchor.decided_at:%d %b %Y}; "
+            f"The metric's status predates the reframe of {_day(anchor.decided_at)}; "
             "awaiting a recompute against the new definition.",
         )
     # The snapshot was computed against the definition in force now: its verdict holds.
@@ -171,7 +175,7 @@ def pilot_meets_threshold(initiative) -> Result:
         how = "reframe" if anchor.transition == T.REFRAME else "gate 1"
         since = (
             f" (threshold {fmt(float(metric.ship_threshold))} in force since "
-            f"{anchor.decided_at:%d %b %Y}, {how})"
+            f"{_day(anchor.decided_at)}, {how})"
         )
     if snapshot.verdict == Verdict.MEETING:
         return Result(True, f"{metric.name}: {snapshot.summary}{since}.")

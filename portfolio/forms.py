@@ -1,5 +1,7 @@
 """Framing forms: the initiative and its primary success metric, edited together."""
 
+from decimal import Decimal
+
 from django import forms
 from django.contrib.auth import get_user_model
 
@@ -93,6 +95,14 @@ class InitiativeForm(forms.ModelForm):
         return title
 
 
+def _plain_numbers(form) -> None:
+    """Thresholds as a person typed them: 46, not the column's 46.000000."""
+    for name in ("ship_threshold", "baseline"):
+        value = form.initial.get(name)
+        if isinstance(value, Decimal):
+            form.initial[name] = f"{value.normalize():f}"
+
+
 class PrimaryMetricForm(forms.ModelForm):
     """The primary success metric. Left empty, no metric is created (gate 1 will say so)."""
 
@@ -111,6 +121,7 @@ class PrimaryMetricForm(forms.ModelForm):
 
     def __init__(self, *args, frozen: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
+        _plain_numbers(self)
         for name in ("name", "unit"):
             self.fields[name].required = False
         # Left out of a post, the aggregation stays what it was (mean for a new metric).
@@ -168,6 +179,7 @@ class ReframeForm(forms.ModelForm):
 
     def __init__(self, *args, rationale_label: str = "Rationale", **kwargs):
         super().__init__(*args, **kwargs)
+        _plain_numbers(self)
         self.fields["rationale"].label = rationale_label
 
     def clean_rationale(self) -> str:

@@ -11,14 +11,14 @@ import logging
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, DateTimeField, Exists, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from gates.models import GateDecision
 from gates.stages import Stage, Transition
-from metrics.models import FeedKind, Metric, MetricSnapshot, Verdict
+from metrics.models import FeedKind, FeedStatus, Metric, MetricSnapshot, Verdict
 from portfolio.models import FlagKind, Initiative, PurgatoryFlag, StageLimit
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,8 @@ def detect(*, now: datetime | None = None) -> dict[int, dict[str, str]]:
     now = now or timezone.now()
     limits = stage_limits()
     primary = Metric.objects.filter(initiative=OuterRef("pk"), is_primary=True)
-    live = Q(feeds__kind=FeedKind.LIVE)
+    # Paused and retired feeds deliver nothing: only active live feeds count as integrated.
+    live = Q(feeds__kind=FeedKind.LIVE, feeds__status=FeedStatus.ACTIVE)
     rows = (
         Initiative.objects.exclude(stage=Stage.STOPPED)
         .annotate(
@@ -141,6 +142,34 @@ def _below_threshold(now: datetime) -> dict[int, str]:
     return result
 
 
+def _insert_new(flags: list[PurgatoryFlag]) -> int:
+    """Insert the flags, skipping any that a concurrent run raised first; returns how many
+    were inserted. INSERT ... ON CONFLICT DO NOTHING RETURNING (PostgreSQL, and SQLite from
+    3.35) answers with the inserted rows only, which bulk_create(ignore_conflicts=True) does
+    not report."""
+    fields = [f for f in PurgatoryFlag._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    table = connection.ops.quote_name(PurgatoryFlag._meta.db_table)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    inserted = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(flags), 500):
+            chunk = flags[start : start + 500]
+            params = [
+                f.get_db_prep_save(f.pre_save(flag, add=True), connection)
+                for flag in chunk
+                for f in fields
+            ]
+            values = ", ".join([row] * len(chunk))
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES {values} "  # noqa: S608 - our names
+                "ON CONFLICT DO NOTHING RETURNING 1",
+                params,
+            )
+            inserted += len(cursor.fetchall())
+    return inserted
+
+
 def sync_flags(*, now: datetime | None = None) -> dict[str, int]:
     """Store what `detect` found. Returns counts of raised, updated and cleared flags."""
     now = now or timezone.now()
@@ -164,9 +193,9 @@ def sync_flags(*, now: datetime | None = None) -> dict[str, int]:
                 elif flag.reason != reason:
                     PurgatoryFlag.objects.filter(pk=flag.pk).update(reason=reason)
                     updated += 1
-        # A second run at the same moment may have raised the same flag: keep the first.
-        PurgatoryFlag.objects.bulk_create(new, ignore_conflicts=True)
-        raised = len(new)
+        # A second run at the same moment may have raised the same flag: keep the first,
+        # and count only the flags this run inserted.
+        raised = _insert_new(new)
         if active:
             cleared = PurgatoryFlag.objects.filter(pk__in=[f.pk for f in active.values()]).update(
                 cleared_at=now

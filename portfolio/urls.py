@@ -39,6 +39,7 @@ urlpatterns = [
         name="feed-rotate",
     ),
     path("initiatives/<slug:slug>/upload/", metrics_views.upload, name="metrics-upload"),
+    path("initiatives/<slug:slug>/", include("metrics.urls")),
     path(
         "initiatives/<slug:slug>/reviews/<int:review_id>/",
         readiness_views.review_detail,

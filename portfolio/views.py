@@ -175,12 +175,15 @@ def render_initiative(request, slug: str, *, bound_form: DecisionForm | None = N
         and initiative.stage != Stage.STOPPED
         and permissions.may_propose_reframe(initiative, user),
         "proposals": queries.open_proposals(initiative),
-        "timeline": queries.audit_trail(initiative).reverse()[:TIMELINE_ENTRIES],
+        "timeline": list(queries.audit_trail(initiative).reverse()[:TIMELINE_ENTRIES]),
+        "timeline_shown": TIMELINE_SHOWN,
     }
     return render(request, "portfolio/initiative_detail.html", context, status=status)
 
 
+# The history shows the newest entries; the rest fold away, and the export has them all.
 TIMELINE_ENTRIES = 100
+TIMELINE_SHOWN = 8
 
 
 def _metric_panels(initiative) -> list[dict]:

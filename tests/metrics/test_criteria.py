@@ -1,7 +1,8 @@
 """Gate criteria measured from data: gate 2's live, fresh feed and gate 4's pilot numbers."""
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from unittest import mock
 
 import pytest
 from django.utils import timezone
@@ -12,8 +13,16 @@ from gates.models import GateDecision
 from gates.services import GateRefused
 from gates.stages import Stage
 from gates.stages import Transition as T
-from metrics import services, status
-from metrics.models import Cohort, DataFeed, FeedKind, Metric, Observation, Verdict
+from metrics import ingest, services, status
+from metrics.models import (
+    Cohort,
+    DataFeed,
+    DeliverySource,
+    FeedKind,
+    Metric,
+    Observation,
+    Verdict,
+)
 from portfolio.models import Initiative
 from tests.factories import (
     DataFeedFactory,
@@ -34,11 +43,20 @@ def outcome(initiative, transition, key):
     return {o.key: o for o in registry.evaluate(fresh, transition)}[key]
 
 
-def delivered(feed, metric, *, ago: timedelta, cohort=Cohort.PILOT):
-    """An observation of `metric` that `feed` delivered `ago`."""
-    return ObservationFactory(
-        metric=metric, feed=feed, cohort=cohort, ingested_at=timezone.now() - ago
-    )
+def delivered(
+    feed,
+    metric,
+    *,
+    ago: timedelta,
+    observed: timedelta = timedelta(minutes=30),
+    source=DeliverySource.API,
+    value: float = 90.0,
+):
+    """`feed` delivered, `ago`, one pilot observation of `metric` observed `observed` before
+    that delivery, through ingest.store as the API (or an upload) does."""
+    at = timezone.now() - ago
+    with mock.patch("django.utils.timezone.now", return_value=at):
+        return ingest.store(feed, [(metric.pk, Cohort.PILOT, at - observed, value)], source=source)
 
 
 def test_the_data_criteria_replace_the_placeholders():
@@ -90,7 +108,9 @@ def test_live_feed_ignores_feeds_of_other_initiatives(initiative):
 
 
 # Gate 2: the feed actually delivered fresh data --------------------------------------------------
-def test_fresh_data_passes_with_a_delivery_inside_the_window_naming_the_feed(initiative, metric):
+def test_fresh_data_passes_with_new_recent_observations_delivered_inside_the_window(
+    initiative, metric
+):
     feed = DataFeedFactory(initiative=initiative, name="Claims events", freshness_hours=24)
     delivered(feed, metric, ago=timedelta(hours=2, minutes=5))
 
@@ -98,42 +118,77 @@ def test_fresh_data_passes_with_a_delivery_inside_the_window_naming_the_feed(ini
 
     assert result.passed
     assert re.fullmatch(
-        r"“Claims events” delivered First-contact resolution data 2\shours(,\s5\sminutes)? ago "
-        r"\(window 24 h\)\.",
+        r"“Claims events” delivered fresh First-contact resolution data 2\shours(,\s5\sminutes)? "
+        r"ago \(window 24 h\)\.",
         result.reason,
     ), result.reason
 
 
-def test_fresh_data_fails_with_a_delivery_older_than_the_window(initiative, metric):
+def test_fresh_data_fails_when_the_last_fresh_delivery_is_older_than_the_window(initiative, metric):
     feed = DataFeedFactory(initiative=initiative, freshness_hours=24)
     delivered(feed, metric, ago=timedelta(days=3, minutes=1))
 
     result = outcome(initiative, T.SUBMIT_FOR_REVIEW, "fresh_data")
 
     assert not result.passed
-    assert result.reason.startswith(
-        "No live data feed has delivered First-contact resolution data in the last 24 h"
-    )
-    assert re.search(r"the last delivery was 3\sdays ago\.$", result.reason), result.reason
+    assert re.fullmatch(
+        r"No live data feed has delivered fresh First-contact resolution data in the last 24 h; "
+        r"the last fresh data came 3\sdays ago\.",
+        result.reason,
+    ), result.reason
 
 
 def test_fresh_data_uses_each_feed_s_own_window(initiative, metric):
     weekly = DataFeedFactory(initiative=initiative, freshness_hours=24 * 7)
-    delivered(weekly, metric, ago=timedelta(days=3))
+    delivered(weekly, metric, ago=timedelta(days=3), observed=timedelta(days=2))
     result = outcome(initiative, T.SUBMIT_FOR_REVIEW, "fresh_data")
     assert result.passed
     assert "(window 168 h)" in result.reason
 
 
-def test_fresh_data_counts_when_the_data_arrived_not_when_it_was_observed(initiative, metric):
+def test_a_delivery_of_back_dated_observations_does_not_make_data_fresh(initiative, metric):
     feed = DataFeedFactory(initiative=initiative)
-    ObservationFactory(
-        metric=metric,
-        feed=feed,
-        observed_at=timezone.now() - timedelta(days=30),  # a backfill of old data
-        ingested_at=timezone.now() - timedelta(minutes=10),
-    )
-    assert outcome(initiative, T.SUBMIT_FOR_REVIEW, "fresh_data").passed
+    delivered(feed, metric, ago=timedelta(minutes=10), observed=timedelta(days=30))
+
+    result = outcome(initiative, T.SUBMIT_FOR_REVIEW, "fresh_data")
+
+    assert not result.passed
+    assert re.fullmatch(
+        r"No live feed has delivered fresh data yet; the last delivery, 10\sminutes ago, brought "
+        r"no new observations from inside the freshness window\.",
+        result.reason,
+    ), result.reason
+
+
+def test_an_observation_from_1999_does_not_make_a_stale_feed_fresh(initiative, metric):
+    feed = DataFeedFactory(initiative=initiative, is_stale=True)
+    in_1999 = datetime(1999, 6, 1, 9, tzinfo=UTC)
+    stored = ingest.store(feed, [(metric.pk, Cohort.PILOT, in_1999, 90.0)])
+    assert (stored.created, stored.fresh) == (1, 0)
+    assert DataFeed.objects.get(pk=feed.pk).is_stale
+    assert not outcome(initiative, T.SUBMIT_FOR_REVIEW, "fresh_data").passed
+
+
+def test_re_sending_observations_already_held_does_not_make_data_fresh(initiative, metric):
+    feed = DataFeedFactory(initiative=initiative)
+    first = delivered(feed, metric, ago=timedelta(days=3))
+    row = Observation.objects.get()
+    ingest.store(feed, [(metric.pk, row.cohort, row.observed_at, row.value)])  # now, again
+
+    result = outcome(initiative, T.SUBMIT_FOR_REVIEW, "fresh_data")
+
+    assert first.fresh == 1
+    assert not result.passed
+    assert re.search(
+        r"the last fresh data came 3\sdays ago; the last delivery, 0\sminutes ago", result.reason
+    ), result.reason
+
+
+def test_a_csv_upload_of_fresh_observations_does_not_make_a_live_feed_fresh(initiative, metric):
+    feed = DataFeedFactory(initiative=initiative)
+    delivered(feed, metric, ago=timedelta(minutes=5), source=DeliverySource.CSV)
+    assert DataFeed.objects.get(pk=feed.pk).last_fresh_at is None
+    assert not outcome(initiative, T.SUBMIT_FOR_REVIEW, "fresh_data").passed
 
 
 def test_a_one_off_extract_s_fresh_data_never_counts(initiative, metric):
@@ -145,7 +200,7 @@ def test_a_one_off_extract_s_fresh_data_never_counts(initiative, metric):
     result = outcome(initiative, T.SUBMIT_FOR_REVIEW, "fresh_data")
 
     assert not result.passed
-    assert re.search(r"the last delivery was 5\sdays ago", result.reason)
+    assert re.search(r"the last fresh data came 5\sdays ago", result.reason)
 
 
 def test_only_a_one_off_extract_s_data_fails_fresh_data(initiative, metric):
@@ -153,18 +208,20 @@ def test_only_a_one_off_extract_s_data_fails_fresh_data(initiative, metric):
     delivered(extract, metric, ago=timedelta(minutes=1))
     result = outcome(initiative, T.SUBMIT_FOR_REVIEW, "fresh_data")
     assert not result.passed
-    assert result.reason == "No live feed with an owner delivers data."
+    assert result.reason == "No active live feed with an owner delivers data."
 
 
 def test_a_feed_flagged_stale_fails_fresh_data(initiative, metric):
-    feed = DataFeedFactory(initiative=initiative, is_stale=True)
+    feed = DataFeedFactory(initiative=initiative)
     delivered(feed, metric, ago=timedelta(hours=1))
+    DataFeed.objects.filter(pk=feed.pk).update(is_stale=True)
     assert not outcome(initiative, T.SUBMIT_FOR_REVIEW, "fresh_data").passed
 
 
 def test_one_fresh_feed_among_stale_ones_passes_naming_the_fresh_one(initiative, metric):
-    stale = DataFeedFactory(initiative=initiative, name="Old pipeline", is_stale=True)
+    stale = DataFeedFactory(initiative=initiative, name="Old pipeline")
     delivered(stale, metric, ago=timedelta(minutes=5))
+    DataFeed.objects.filter(pk=stale.pk).update(is_stale=True)
     fresh = DataFeedFactory(initiative=initiative, name="New pipeline")
     delivered(fresh, metric, ago=timedelta(hours=3))
 
@@ -175,18 +232,30 @@ def test_one_fresh_feed_among_stale_ones_passes_naming_the_fresh_one(initiative,
 
 
 def test_fresh_data_of_another_metric_does_not_count(initiative, metric):
-    feed = DataFeedFactory(initiative=initiative)
+    feed = DataFeedFactory(initiative=initiative, name="Claims events")
     other = MetricFactory(initiative=initiative, is_primary=False, name="Handling time")
     delivered(feed, other, ago=timedelta(minutes=5))
+    delivered(feed, metric, ago=timedelta(days=2))
     result = outcome(initiative, T.SUBMIT_FOR_REVIEW, "fresh_data")
     assert not result.passed
-    assert result.reason == "No live feed has delivered any First-contact resolution data yet."
+    assert result.reason == (
+        "“Claims events” delivered fresh data, but none of First-contact resolution."
+    )
 
 
 def test_fresh_data_from_a_feed_without_owner_does_not_count(initiative, metric):
     feed = DataFeedFactory(initiative=initiative, owner=None)
     delivered(feed, metric, ago=timedelta(minutes=5))
     assert not outcome(initiative, T.SUBMIT_FOR_REVIEW, "fresh_data").passed
+
+
+def test_fresh_data_of_a_feed_paused_since_does_not_count(initiative, metric, manager):
+    feed = DataFeedFactory(initiative=initiative)
+    delivered(feed, metric, ago=timedelta(minutes=5))
+    services.pause_feed(feed=feed, user=manager, reason="Vendor outage.")
+    result = outcome(initiative, T.SUBMIT_FOR_REVIEW, "fresh_data")
+    assert not result.passed
+    assert result.reason == "No active live feed with an owner delivers data."
 
 
 def test_fresh_data_fails_without_a_primary_metric():
@@ -254,7 +323,7 @@ def test_submit_for_review_is_refused_when_the_feed_went_quiet(thin_slice, manag
         )
 
     assert [o.key for o in refused.value.failing] == ["fresh_data"]
-    assert re.search(r"the last delivery was 3\sdays ago", str(refused.value))
+    assert re.search(r"the last fresh data came 3\sdays ago", str(refused.value))
     assert Initiative.objects.get(pk=thin_slice.pk).stage == Stage.THIN_SLICE
     assert not GateDecision.objects.filter(transition=T.SUBMIT_FOR_REVIEW).exists()
 
@@ -365,7 +434,7 @@ def test_a_pilot_below_threshold_fails_gate_four_quoting_the_numbers(launched, m
 def _in_force(initiative) -> str:
     """What gate 4 says of the threshold it judged against: gate 1 put it in force."""
     approved = initiative.decisions.get(transition="approve_frame").decided_at
-    return f" (threshold 85 in force since {approved:%d %b %Y}, gate 1)"
+    return f" (threshold 85 in force since {approved.day} {approved:%b %Y}, gate 1)"
 
 
 @pytest.mark.parametrize("verdict", [Verdict.INSUFFICIENT_DATA, Verdict.STALE])
