@@ -113,7 +113,10 @@ class ReadinessReviewAdmin(admin.ModelAdmin):
 
 @admin.register(PreLaunchWorkItem)
 class PreLaunchWorkItemAdmin(admin.ModelAdmin):
+    """The status is read-only: gate 4 reads it, so it changes only through
+    `complete_work_item`, which locks the initiative and seals the change in the audit."""
+
     list_display = ("title", "initiative", "assignee", "due_date", "status")
     list_filter = ("status",)
     list_select_related = ("initiative", "assignee")
-    readonly_fields = ("initiative", "review_item", "done_by", "done_at", "created_at")
+    readonly_fields = ("initiative", "review_item", "status", "done_by", "done_at", "created_at")

@@ -9,6 +9,9 @@ class AssignForm(forms.Form):
     assignee = PersonChoiceField(queryset=get_user_model().objects.none(), required=False,
                                  empty_label="— unassigned —")  # fmt: skip
     version = forms.IntegerField(widget=forms.HiddenInput)
+    # Sent by the "Assign anyway" button only: the person has read that nobody would be
+    # left to decide the review.
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, choices: list | None = None, **kwargs):
         super().__init__(*args, **kwargs)

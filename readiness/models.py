@@ -1,5 +1,6 @@
 """Readiness reviews: versioned checklist templates, reviews, items, evidence, pre-launch work."""
 
+from datetime import UTC
 from decimal import Decimal
 
 from django.conf import settings
@@ -7,6 +8,8 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+
+from gates.models import AppendOnly
 
 
 class ChecklistTemplate(models.Model):
@@ -165,29 +168,61 @@ class ReviewItem(models.Model):
 
 class ItemAction(models.TextChoices):
     ASSIGNED = "assigned", "Assigned"
+    UNASSIGNED = "unassigned", "Unassigned"
     CHECKED = "checked", "Checked"
     UNCHECKED = "unchecked", "Unchecked"
 
 
-class ReviewItemEvent(models.Model):
-    """The history of an item: every assignment, check and uncheck, with the evidence then."""
+def _moment(at) -> str:
+    return at.astimezone(UTC).isoformat()
 
-    item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="events")
+
+class ReviewItemEvent(AppendOnly):
+    """The history of an item: every assignment, unassignment, check and uncheck, with the
+    evidence then. Append-only and sealed in the initiative's audit chain.
+
+    `assignee` names who the item was given to (ASSIGNED only), `previous_assignee` who held
+    it before (ASSIGNED and UNASSIGNED). Segregation of duties reads `assignee`: whoever was
+    ever given an item of an open review keeps that stake for the rest of the review.
+    """
+
+    item = models.ForeignKey(ReviewItem, on_delete=models.PROTECT, related_name="events")
     action = models.CharField(max_length=12, choices=ItemAction.choices)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     at = models.DateTimeField()
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    previous_assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     evidence_text = models.TextField(blank=True)
     evidence_url = models.URLField(max_length=500, blank=True)
     numbers = models.JSONField(default=dict, blank=True)
 
-    class Meta:
+    audit_initiative_path = "item__review__initiative"
+    audit_kind = "review_event"
+    audit_time_field = "at"
+    audit_actor_field = "user"
+
+    class Meta(AppendOnly.Meta):
         ordering = ["at", "id"]
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} by {self.user} at {self.at:%Y-%m-%d %H:%M}"
+
+    def audit_payload(self) -> dict:
+        return {
+            "item": self.item_id,
+            "action": self.action,
+            "user": self.user_id,
+            "at": _moment(self.at),
+            "assignee": self.assignee_id,
+            "previous_assignee": self.previous_assignee_id,
+            "evidence_text": self.evidence_text,
+            "evidence_url": self.evidence_url,
+            "numbers": self.numbers,
+        }
 
 
 class WorkStatus(models.TextChoices):
@@ -229,3 +264,38 @@ class PreLaunchWorkItem(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class WorkItemAction(models.TextChoices):
+    DONE = "done", "Done"
+
+
+class WorkItemEvent(AppendOnly):
+    """What happened to a pre-launch work item after the review made it: append-only, sealed
+    in the initiative's audit chain, since gate 4 reads whether work is open."""
+
+    work_item = models.ForeignKey(
+        PreLaunchWorkItem, on_delete=models.PROTECT, related_name="events"
+    )
+    action = models.CharField(max_length=12, choices=WorkItemAction.choices)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+
+    audit_initiative_path = "work_item__initiative"
+    audit_kind = "work_item"
+    audit_time_field = "at"
+    audit_actor_field = "user"
+
+    class Meta(AppendOnly.Meta):
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.work_item}: {self.get_action_display()} by {self.user}"
+
+    def audit_payload(self) -> dict:
+        return {
+            "work_item": self.work_item_id,
+            "action": self.action,
+            "user": self.user_id,
+            "at": _moment(self.at),
+        }

@@ -3,11 +3,13 @@
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Prefetch, Q
-from django.db.models.functions import TruncDate
+from django.db.models import CharField, Count, Exists, OuterRef, Prefetch, Q
+from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 
+from gates.permissions import OWNER_FIELDS, OWNING_ROLES
 from metrics.models import DataFeed, FeedKind, Observation
+from portfolio.models import FramingChange, Initiative
 from portfolio.roles import Role
 from readiness.models import (
     Outcome,
@@ -23,7 +25,7 @@ DELIVERY_DAYS = 14
 
 def review_detail(initiative, review_id: int):
     """The review with items, assignees, checkers and history, in a fixed number of queries."""
-    events = ReviewItemEvent.objects.select_related("user", "assignee")
+    events = ReviewItemEvent.objects.select_related("user", "assignee", "previous_assignee")
     items = ReviewItem.objects.select_related(
         "template_item", "assignee", "checked_by"
     ).prefetch_related(Prefetch("events", queryset=events))
@@ -98,13 +100,77 @@ def reviews_of(initiative):
 
 
 def assignable_people():
-    """Who may hold checklist items: active users, except those whose only role is viewer."""
-    users = get_user_model().objects
-    viewers_only = users.filter(groups__name=Role.VIEWER).exclude(
-        groups__name__in=[Role.EXECUTIVE, Role.PROGRAMME_MANAGER, Role.OWNER]
-    )
+    """Who may hold checklist items: active people whose role lets them own work
+    (owners, programme managers, executives); viewers, and people with no role, may not."""
     return (
-        users.filter(is_active=True)
-        .exclude(pk__in=viewers_only.values("pk"))
+        get_user_model()
+        .objects.filter(is_active=True, groups__name__in=sorted(OWNING_ROLES))
+        .distinct()
         .order_by("first_name", "username")
     )
+
+
+def eligible_deciders(initiative, *, review=None) -> list:
+    """The active programme managers who may decide the initiative's open review now, by name.
+
+    The same rule as `gates.permissions.may_decide_review`, for every programme manager at
+    once: not an owner now; never given an item of the open review (current assignee or named
+    by an ASSIGNED event); not named in an owner field by a framing change since the review
+    opened. One query, or two when `review` (the open review) is not given.
+    """
+    if review is None:
+        review = (
+            ReadinessReview.objects.filter(initiative=initiative, outcome=Outcome.OPEN)
+            .only("opened_at")
+            .first()
+        )
+    managers = get_user_model().objects.filter(is_active=True, groups__name=Role.PROGRAMME_MANAGER)
+    managers = managers.exclude(pk__in=initiative.owner_ids)
+    if review is not None:
+        items = ReviewItem.objects.filter(review=review)
+        held = Exists(items.filter(assignee=OuterRef("pk"))) | Exists(
+            ReviewItemEvent.objects.filter(item__in=items, assignee=OuterRef("pk"))
+        )
+        # Framing changes store people as text ids: compare with the id as text, so values
+        # that are blank never need casting to a number.
+        me = Cast(OuterRef("pk"), CharField())
+        named = Exists(
+            FramingChange.objects.filter(
+                Q(old_value=me) | Q(new_value=me),
+                initiative=initiative,
+                field__in=OWNER_FIELDS,
+                changed_at__gte=review.opened_at,
+            )
+        )
+        managers = managers.exclude(held).exclude(named)
+    return list(managers.order_by("first_name", "last_name", "username"))
+
+
+def ownership_changes(initiative, *, since) -> list[FramingChange]:
+    """Changes to the initiative's owner fields since `since` (a review opening), oldest first.
+
+    Each row carries `label` ("Business owner"), `old_person` and `new_person` (users, or None
+    for nobody). Two queries whatever the number of changes: the rows with who changed them,
+    then every person they name.
+    """
+    changes = list(
+        FramingChange.objects.filter(
+            initiative=initiative, field__in=OWNER_FIELDS, changed_at__gte=since
+        )
+        .select_related("changed_by")
+        .order_by("changed_at", "id")
+    )
+    ids = {int(v) for c in changes for v in (c.old_value, c.new_value) if v.isdigit()}
+    people = get_user_model().objects.in_bulk(ids) if ids else {}
+    for change in changes:
+        change.label = Initiative._meta.get_field(change.field).verbose_name.capitalize()
+        change.old_person = _person(change.old_value, people)
+        change.new_person = _person(change.new_value, people)
+    return changes
+
+
+def _person(value: str, people: dict):
+    if not value.isdigit():
+        return None
+    # A person no longer in the database is still named by id rather than shown as nobody.
+    return people.get(int(value)) or f"user #{value}"

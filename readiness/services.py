@@ -1,4 +1,12 @@
-"""Writes of the readiness review: opening, assigning, checking, deciding, pre-launch work."""
+"""Writes of the readiness review: opening, assigning, checking, deciding, pre-launch work.
+
+Every write that changes evidence a gate reads (assigning, unassigning, checking,
+unchecking, completing work) runs in one transaction that locks the initiative first
+(gates.locks, the lock `decide` holds while it evaluates the gate), then the review row,
+re-reads the item under those locks, writes it with an event row, and seals the event in the
+initiative's audit chain. A decision therefore sees an item either before or after a write,
+never half of one, and no item changes once its review is decided.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +18,12 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from gates import effects
-from gates.permissions import may_decide_review
+from gates import audit, effects
+from gates.locks import lock_initiative
+from gates.permissions import may_decide_review, may_own
 from gates.stages import Transition
 from portfolio.roles import Role, is_programme_manager, role_of
+from readiness import queries
 from readiness.defaults import install_version_1
 from readiness.models import (
     ChecklistItemTemplate,
@@ -25,6 +35,8 @@ from readiness.models import (
     ReviewItem,
     ReviewItemEvent,
     SystemEvidence,
+    WorkItemAction,
+    WorkItemEvent,
     WorkStatus,
 )
 
@@ -45,6 +57,11 @@ class Conflict(Exception):
 
 class ReviewClosed(ValidationError):
     pass
+
+
+class NobodyLeftToDecide(ValidationError):
+    """The assignment would leave no programme manager who may decide the review; it is
+    made only when the person assigning confirms it (`confirm=True`)."""
 
 
 def current_template() -> ChecklistTemplate:
@@ -133,14 +150,18 @@ def _close(initiative, decision, outcome: str) -> ReadinessReview | None:
 
 
 # Items -------------------------------------------------------------------------------------
-def _write(item: ReviewItem, expected_version: int | None, **changes) -> None:
-    """Apply `changes` only if nobody wrote the item since `expected_version` and its review
-    is still open. Call inside a transaction."""
-    if expected_version is not None and expected_version != item.version:
-        raise Conflict()
-    # The review row is locked as the pass or fail decision locks it (_close): a decision
-    # taken since this item was loaded is seen here, and one under way waits for this write,
-    # so no item changes once its review is decided.
+MANAGERS_ONLY = "Only a programme manager with no stake in this initiative assigns its items."
+
+
+def _lock(item: ReviewItem, expected_version: int | None):
+    """Lock the initiative, then the review; return (initiative, item) as they are now.
+
+    Call first inside the write's transaction. The initiative lock is the one `decide` takes
+    before it evaluates the gate, in the same order (initiative, then review), so item writes
+    and decisions serialise without deadlocks. Everything a rule reads (the review's outcome,
+    the item's version and assignee, the initiative's owners) is read under these locks.
+    """
+    initiative = lock_initiative(item.review.initiative_id)
     outcome = (
         ReadinessReview.objects.select_for_update()
         .values_list("outcome", flat=True)
@@ -148,37 +169,155 @@ def _write(item: ReviewItem, expected_version: int | None, **changes) -> None:
     )
     if outcome != Outcome.OPEN:
         raise ReviewClosed(CLOSED)
-    updated = ReviewItem.objects.filter(pk=item.pk, version=item.version).update(
-        version=item.version + 1, **changes
+    current = ReviewItem.objects.select_related("template_item", "assignee").get(pk=item.pk)
+    loaded = expected_version if expected_version is not None else item.version
+    if loaded != current.version:
+        raise Conflict()
+    return initiative, current
+
+
+def _update(item: ReviewItem, current: ReviewItem, **changes) -> None:
+    """Write `changes` and a new version; `item` (the caller's copy) is brought up to date."""
+    # Under the locks nobody else writes the item; the version guard stays as a backstop for
+    # a writer that forgot the lock.
+    updated = ReviewItem.objects.filter(pk=current.pk, version=current.version).update(
+        version=current.version + 1, **changes
     )
     if not updated:
         raise Conflict()
+    for field in ReviewItem._meta.concrete_fields:
+        setattr(item, field.attname, getattr(current, field.attname))
     for name, value in changes.items():
         setattr(item, name, value)
-    item.version += 1
+    item.version = current.version + 1
 
 
-def _require_open(item: ReviewItem) -> None:
-    if not item.review.is_open:
-        raise ReviewClosed(CLOSED)
+def _record(item: ReviewItem, *, action: str, user, at, summary: str, **fields) -> ReviewItemEvent:
+    """The item's event row, sealed in the initiative's audit chain in the same transaction."""
+    event = ReviewItemEvent.objects.create(item=item, action=action, user=user, at=at, **fields)
+    audit.record(
+        initiative_id=item.review.initiative_id,
+        kind="review_event",
+        actor=user,
+        at=at,
+        summary=summary,
+        obj=event,
+    )
+    return event
 
 
-def assign(*, item: ReviewItem, assignee, user, expected_version: int | None = None) -> None:
-    initiative = item.review.initiative
+def _title(item: ReviewItem) -> str:
+    return f"“{item.template_item.title}”"
+
+
+def _require_manager(initiative, user) -> None:
     if not may_decide_review(initiative, user):
-        raise PermissionDenied(
-            "Only a programme manager with no stake in this initiative assigns its items."
+        raise PermissionDenied(MANAGERS_ONLY)
+
+
+def names(people) -> str:
+    """ "Ana Ruiz", "Ana Ruiz and Tomas Novak", "Ana Ruiz, Tomas Novak and Li Wei"."""
+    people = [str(p) for p in people]
+    if len(people) < 2:
+        return "".join(people)
+    return f"{', '.join(people[:-1])} and {people[-1]}"
+
+
+def after_assigning(assignee, remaining: list, initiative) -> str:
+    """What giving an item to `assignee`, who may decide the review now, leaves behind."""
+    lost = (
+        f"{assignee} would hold a stake in this review and could no longer decide it, "
+        "even if the item were taken back."
+    )
+    if not remaining:
+        return (
+            f"After this, nobody may decide this review: {lost} No other programme manager "
+            f"is free of a stake in {initiative}; an administrator would have to add one."
         )
-    _require_open(item)
-    if assignee is not None and role_of(assignee) == Role.VIEWER:
-        raise ValidationError(
-            {"assignee": f"{assignee} is a viewer: viewers cannot hold checklist items."}
-        )
+    if len(remaining) == 1:
+        return f"{lost} After this, only {remaining[0]} may decide this review."
+    return f"{lost} After this, {names(remaining)} may decide this review."
+
+
+def assign(
+    *,
+    item: ReviewItem,
+    assignee,
+    user,
+    expected_version: int | None = None,
+    confirm: bool = False,
+) -> str | None:
+    """Give the item to `assignee` (None unassigns it: see `unassign`).
+
+    Holding an item is a stake in the review for as long as it stays open, so assigning a
+    programme manager who may decide it takes that right away for good. When that leaves
+    nobody who may decide, NobodyLeftToDecide is raised unless `confirm` is true. Returns
+    the warning to show the person assigning when the assignee loses the right to decide,
+    else None.
+    """
+    if assignee is None:
+        return unassign(item=item, user=user, expected_version=expected_version)
+    _require_manager(item.review.initiative, user)
+    if not may_own(assignee):
+        raise ValidationError({"assignee": _cannot_hold(assignee)})
     with transaction.atomic():
-        _write(item, expected_version, assignee_id=assignee.pk if assignee else None)
-        ReviewItemEvent.objects.create(
-            item=item, action=ItemAction.ASSIGNED, user=user, at=timezone.now(), assignee=assignee
+        initiative, current = _lock(item, expected_version)
+        _require_manager(initiative, user)
+        warning = None
+        deciders = queries.eligible_deciders(initiative)
+        if any(person.pk == assignee.pk for person in deciders):
+            remaining = [person for person in deciders if person.pk != assignee.pk]
+            warning = after_assigning(assignee, remaining, initiative)
+            if not remaining and not confirm:
+                raise NobodyLeftToDecide(warning)
+        previous = current.assignee
+        _update(item, current, assignee_id=assignee.pk)
+        what = f"assigned to {assignee}" + (f" (was {previous})" if previous else "")
+        _record(
+            item,
+            action=ItemAction.ASSIGNED,
+            user=user,
+            at=timezone.now(),
+            assignee=assignee,
+            previous_assignee=previous,
+            summary=f"{_title(item)} {what} by {user}",
         )
+    return warning
+
+
+def _cannot_hold(person) -> str:
+    if not person.is_active:
+        return f"{person} is no longer active and cannot hold checklist items."
+    if role_of(person) == Role.VIEWER:
+        return f"{person} is a viewer: viewers cannot hold checklist items."
+    return f"{person} has no role in Gantry and cannot hold checklist items."
+
+
+def unassign(*, item: ReviewItem, user, expected_version: int | None = None) -> str | None:
+    """Take the item back from its assignee, so it can be given to someone else.
+
+    The former assignee keeps their stake: having held an item of the open review still bars
+    them from deciding it. Returns a note saying so when they are a programme manager.
+    """
+    _require_manager(item.review.initiative, user)
+    with transaction.atomic():
+        initiative, current = _lock(item, expected_version)
+        _require_manager(initiative, user)
+        previous = current.assignee
+        if previous is None:
+            raise ValidationError("This item is not assigned to anyone.")
+        _update(item, current, assignee_id=None)
+        _record(
+            item,
+            action=ItemAction.UNASSIGNED,
+            user=user,
+            at=timezone.now(),
+            previous_assignee=previous,
+            summary=f"{_title(item)} unassigned from {previous} by {user}",
+        )
+    if is_programme_manager(previous):
+        return f"{previous} held this item while the review was open, so still may not decide it."
+    return None
 
 
 def check(
@@ -192,9 +331,8 @@ def check(
     currency: str = "",
     expected_version: int | None = None,
 ) -> None:
-    """Check an item with its evidence. Only the item's assignee may."""
-    _only_assignee(item, user)
-    _require_open(item)
+    """Check an item with its evidence. Only the item's assignee may, and not as a viewer."""
+    require_assignee(item, user)
     evidence_text, evidence_url = (evidence_text or "").strip(), (evidence_url or "").strip()
     errors = {}
     if not evidence_text and not evidence_url:
@@ -209,11 +347,8 @@ def check(
         )
         if not CURRENCY.fullmatch((currency or "").strip()):
             errors["currency"] = "Give the currency as a three-letter code, e.g. EUR."
-    if (
-        template_item.system_evidence == SystemEvidence.OPERATIONAL_OWNER
-        and item.review.initiative.operational_owner_id is None
-    ):
-        errors["__all__"] = "Name the initiative's operational owner before checking this item."
+    if _needs_operational_owner(item, item.review.initiative):
+        errors["__all__"] = NO_OPERATIONAL_OWNER
     if errors:
         raise ValidationError(errors)
     now = timezone.now()
@@ -237,16 +372,32 @@ def check(
             "currency": currency.strip().upper(),
         }
     with transaction.atomic():
-        _write(item, expected_version, **changes)
-        ReviewItemEvent.objects.create(
-            item=item,
+        initiative, current = _lock(item, expected_version)
+        require_assignee(current, user)
+        # Read again under the lock: the owner may have been removed since the page loaded.
+        if _needs_operational_owner(current, initiative):
+            raise ValidationError({"__all__": NO_OPERATIONAL_OWNER})
+        _update(item, current, **changes)
+        _record(
+            item,
             action=ItemAction.CHECKED,
             user=user,
             at=now,
             evidence_text=evidence_text,
             evidence_url=evidence_url,
             numbers=numbers,
+            summary=f"{_title(item)} checked by {user}",
         )
+
+
+NO_OPERATIONAL_OWNER = "Name the initiative's operational owner before checking this item."
+
+
+def _needs_operational_owner(item: ReviewItem, initiative) -> bool:
+    return (
+        item.template_item.system_evidence == SystemEvidence.OPERATIONAL_OWNER
+        and initiative.operational_owner_id is None
+    )
 
 
 def _amount(name: str, value, missing: str, errors: dict):
@@ -265,39 +416,71 @@ def _amount(name: str, value, missing: str, errors: dict):
 
 
 def uncheck(*, item: ReviewItem, user, expected_version: int | None = None) -> None:
-    _only_assignee(item, user)
-    _require_open(item)
+    require_assignee(item, user)
     with transaction.atomic():
-        # Only a current copy can say the item is unchecked; a stale one gets the conflict.
-        current = ReviewItem.objects.filter(pk=item.pk, version=item.version).exists()
-        if current and not item.checked:
+        # The lock comes first: a pass_review deciding now has already read this item as
+        # checked, so the uncheck waits for it and then finds the review closed.
+        _, current = _lock(item, expected_version)
+        require_assignee(current, user)
+        if not current.checked:
             raise ValidationError("This item is not checked.")
-        _write(item, expected_version, checked=False, checked_by_id=None, checked_at=None)
-        ReviewItemEvent.objects.create(
-            item=item,
+        _update(item, current, checked=False, checked_by_id=None, checked_at=None)
+        _record(
+            item,
             action=ItemAction.UNCHECKED,
             user=user,
             at=timezone.now(),
-            evidence_text=item.evidence_text,
-            evidence_url=item.evidence_url,
+            evidence_text=current.evidence_text,
+            evidence_url=current.evidence_url,
+            summary=f"{_title(item)} unchecked by {user}",
         )
 
 
-def _only_assignee(item: ReviewItem, user) -> None:
+def require_assignee(item: ReviewItem, user) -> None:
+    """Only the item's assignee checks or unchecks it, and never as a viewer."""
     if not user.is_authenticated or item.assignee_id != user.pk:
         raise PermissionDenied("Only the person this item is assigned to may check or uncheck it.")
-    # An item given to someone who has since become a viewer: viewers change nothing.
-    if role_of(user) == Role.VIEWER:
+    # The role bounds the power: an item given to someone who has since become a viewer (or
+    # lost every role, or left) changes nothing in their hands.
+    if not may_own(user):
         raise PermissionDenied("Viewers cannot check or uncheck checklist items.")
 
 
 # Pre-launch work --------------------------------------------------------------------------
+def may_complete(work_item: PreLaunchWorkItem, user) -> bool:
+    """Its assignee (as an owner, programme manager or executive, never a viewer) or any
+    programme manager."""
+    if not (user.is_authenticated and user.is_active):
+        return False
+    return is_programme_manager(user) or (work_item.assignee_id == user.pk and may_own(user))
+
+
 def complete_work_item(*, work_item: PreLaunchWorkItem, user) -> None:
-    if not (work_item.assignee_id == user.pk or is_programme_manager(user)):
+    """Mark the work done, once; gate 4 reads whether any is open, so it takes the
+    initiative's lock and is sealed in the audit chain."""
+    if not may_complete(work_item, user):
         raise PermissionDenied("Only the assignee or a programme manager closes this work item.")
-    if work_item.status == WorkStatus.DONE:
-        return
-    PreLaunchWorkItem.objects.filter(pk=work_item.pk, status=WorkStatus.OPEN).update(
-        status=WorkStatus.DONE, done_by=user, done_at=timezone.now()
-    )
+    with transaction.atomic():
+        lock_initiative(work_item.initiative_id)
+        current = PreLaunchWorkItem.objects.select_for_update().get(pk=work_item.pk)
+        if not may_complete(current, user):
+            raise PermissionDenied(
+                "Only the assignee or a programme manager closes this work item."
+            )
+        if current.status == WorkStatus.OPEN:
+            now = timezone.now()
+            PreLaunchWorkItem.objects.filter(pk=current.pk).update(
+                status=WorkStatus.DONE, done_by=user, done_at=now
+            )
+            event = WorkItemEvent.objects.create(
+                work_item=current, action=WorkItemAction.DONE, user=user, at=now
+            )
+            audit.record(
+                initiative_id=current.initiative_id,
+                kind="work_item",
+                actor=user,
+                at=now,
+                summary=f"Pre-launch work “{current.title}” done by {user}",
+                obj=event,
+            )
     work_item.refresh_from_db()

@@ -9,15 +9,14 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from gates import services as gate_services
-from gates.criteria import registry
 from gates.forms import DecisionForm
-from gates.permissions import may_decide_review
+from gates.permissions import may_decide_review, may_own
 from gates.stages import Transition
 from portfolio.models import Initiative
 from portfolio.queries import owned_by
-from readiness import queries, services
+from readiness import pages, queries, services
 from readiness.forms import AssignForm, CheckForm, VersionForm
-from readiness.models import PreLaunchWorkItem, ReviewItem, SystemEvidence
+from readiness.models import PreLaunchWorkItem, ReviewItem
 
 
 def review_detail(request, slug: str, review_id: int, *, bound: dict | None = None, status=200):
@@ -28,73 +27,9 @@ def review_detail(request, slug: str, review_id: int, *, bound: dict | None = No
     review = queries.review_detail(initiative, review_id)
     if review is None:
         raise Http404("No such review.")
-    user = request.user
-    decides = review.is_open and may_decide_review(initiative, user)
-    bound = bound or {}
-    people = AssignForm.people_choices() if decides else None
-    rows = []
-    for item in review.items.all():
-        template_item = item.template_item
-        mine = review.is_open and item.assignee_id == user.pk
-        rows.append(
-            {
-                "item": item,
-                "template": template_item,
-                "assign_form": bound.get(("assign", item.pk))
-                or (
-                    AssignForm(
-                        initial={"assignee": item.assignee_id, "version": item.version},
-                        prefix=f"a{item.pk}",
-                        choices=people,
-                    )
-                    if decides
-                    else None
-                ),
-                "check_form": bound.get(("check", item.pk))
-                or (
-                    CheckForm(
-                        initial={
-                            "version": item.version,
-                            "evidence_text": item.evidence_text,
-                            "evidence_url": item.evidence_url,
-                        },
-                        asks_numbers=template_item.asks_numbers,
-                        prefix=f"c{item.pk}",
-                    )
-                    if mine and not item.checked
-                    else None
-                ),
-                "may_uncheck": mine and item.checked,
-            }
-        )
-    evidence_kinds = {row["template"].system_evidence for row in rows}
-    decisions = []
-    if decides:
-        for name in (Transition.PASS_REVIEW, Transition.FAIL_REVIEW):
-            form = bound.get(("decide", name)) or DecisionForm(
-                transition=name, initial={"expected_stage": initiative.stage}
-            )
-            outcomes = registry.evaluate(initiative, name)
-            decisions.append(
-                {
-                    "transition": Transition(name),
-                    "form": form,
-                    "outcomes": outcomes,
-                    "blocked": any(o.blocks for o in outcomes),
-                }
-            )
-    context = {
-        "initiative": initiative,
-        "review": review,
-        "rows": rows,
-        "checked": sum(1 for row in rows if row["item"].checked),
-        "decisions": decisions,
-        "may_decide": decides,
-        "deliveries": queries.delivery_record(initiative)
-        if SystemEvidence.FEED_DELIVERIES in evidence_kinds
-        else None,
-        "past_reviews": queries.reviews_of(initiative),
-    }
+    context = pages.review_context(
+        initiative=initiative, review=review, user=request.user, bound=bound
+    )
     return render(request, "readiness/review_detail.html", context, status=status)
 
 
@@ -113,38 +48,51 @@ def _back(item: ReviewItem):
 
 @require_POST
 def item_assign(request, slug: str, review_id: int, item_id: int):
+    """Assign, reassign or (with no assignee) unassign an item.
+
+    An assignment that would leave nobody who may decide the review comes back with the
+    warning and an "Assign anyway" button (400) until it is confirmed.
+    """
     item = _item(slug, review_id, item_id)
     if not may_decide_review(item.review.initiative, request.user):
-        raise PermissionDenied(
-            "Only a programme manager with no stake in this initiative assigns its items."
-        )
+        raise PermissionDenied(services.MANAGERS_ONLY)
     form = AssignForm(request.POST, prefix=f"a{item.pk}")
     if not form.is_valid():
         return review_detail(
             request, slug, review_id, bound={("assign", item.pk): form}, status=400
         )
+    assignee = form.cleaned_data["assignee"]
     try:
-        services.assign(
+        note = services.assign(
             item=item,
-            assignee=form.cleaned_data["assignee"],
+            assignee=assignee,
             user=request.user,
             expected_version=form.cleaned_data["version"],
+            confirm=form.cleaned_data["confirm"],
         )
+    except services.NobodyLeftToDecide as exc:
+        bound = {("assign", item.pk): form, ("confirm", item.pk): " ".join(exc.messages)}
+        return review_detail(request, slug, review_id, bound=bound, status=400)
     except services.Conflict as exc:
         messages.error(request, str(exc))
         return review_detail(request, slug, review_id, status=409)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return review_detail(request, slug, review_id, status=400)
-    messages.success(request, f"“{item.template_item.title}” assigned.")
+    title = item.template_item.title
+    if assignee is None:
+        messages.success(request, f"“{title}” unassigned.")
+    else:
+        messages.success(request, f"“{title}” assigned to {assignee}.")
+    if note:
+        messages.warning(request, note)
     return _back(item)
 
 
 @require_POST
 def item_check(request, slug: str, review_id: int, item_id: int):
     item = _item(slug, review_id, item_id)
-    if item.assignee_id != request.user.pk:
-        raise PermissionDenied("Only the person this item is assigned to may check it.")
+    services.require_assignee(item, request.user)
     form = CheckForm(
         request.POST, asks_numbers=item.template_item.asks_numbers, prefix=f"c{item.pk}"
     )
@@ -178,9 +126,8 @@ def item_check(request, slug: str, review_id: int, item_id: int):
 @require_POST
 def item_uncheck(request, slug: str, review_id: int, item_id: int):
     item = _item(slug, review_id, item_id)
+    services.require_assignee(item, request.user)
     form = VersionForm(request.POST)
-    if item.assignee_id != request.user.pk:
-        raise PermissionDenied("Only the person this item is assigned to may uncheck it.")
     if not form.is_valid():
         messages.error(request, "The form was incomplete; reload the page and try again.")
         return review_detail(request, slug, review_id, status=400)
@@ -256,5 +203,7 @@ def my_work(request):
             "work_items": queries.open_work_for(user),
             "initiatives": owned_by(user),
             "today": timezone.localdate(),
+            # A viewer named on work still closes none of it.
+            "writes": may_own(user),
         },
     )

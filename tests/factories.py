@@ -353,3 +353,21 @@ def bulk_portfolio(count: int, *, decided_by, start: int = 0) -> list[Initiative
     )
     sync_flags()
     return initiatives
+
+
+class FramingChangeFactory(factory.django.DjangoModelFactory):
+    """One recorded change of a framing field, people stored as text ids as the services do.
+
+    Writes the record only; the caller changes the initiative's field itself.
+    """
+
+    class Meta:
+        model = "portfolio.FramingChange"
+
+    initiative = factory.SubFactory(InitiativeFactory)
+    field = "business_owner"
+    old_value = ""
+    new_value = ""
+    changed_by = factory.SubFactory(UserFactory, role=Role.PROGRAMME_MANAGER)
+    changed_at = factory.LazyFunction(timezone.now)
+    reason = "Changed for the test."

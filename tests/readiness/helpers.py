@@ -5,9 +5,14 @@ from decimal import Decimal
 from gates import services as gate_services
 from gates.stages import Stage
 from gates.stages import Transition as T
+from portfolio.models import Initiative
 from readiness import services
 from readiness.models import ChecklistTemplate, Outcome, ReadinessReview, ReviewItem
-from tests.factories import ChecklistItemTemplateFactory, ChecklistTemplateFactory
+from tests.factories import (
+    ChecklistItemTemplateFactory,
+    ChecklistTemplateFactory,
+    FramingChangeFactory,
+)
 from tests.helpers import advance, criteria_passing
 
 EVIDENCE = "Walked through it with the team; the runbook is linked."
@@ -126,3 +131,22 @@ def new_version(*extra: str) -> ChecklistTemplate:
     for title in extra:
         ChecklistItemTemplateFactory(template=version, title=title)
     return version
+
+
+def change_owner(initiative, field: str, person, *, by, at=None, reason: str = ""):
+    """Name `person` (or nobody) in the owner field, recorded as a FramingChange as the
+    portfolio services record it. Returns the change; `initiative` is reloaded."""
+    old = getattr(Initiative.objects.get(pk=initiative.pk), f"{field}_id")
+    Initiative.objects.filter(pk=initiative.pk).update(**{field: person})
+    extra = {"changed_at": at} if at is not None else {}
+    change = FramingChangeFactory(
+        initiative=initiative,
+        field=field,
+        old_value="" if old is None else str(old),
+        new_value="" if person is None else str(person.pk),
+        changed_by=by,
+        reason=reason,
+        **extra,
+    )
+    initiative.refresh_from_db()
+    return change

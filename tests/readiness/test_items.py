@@ -181,9 +181,7 @@ def test_the_operational_owner_item_needs_the_initiatives_operational_owner(
 
 
 # History ------------------------------------------------------------------------------------
-def test_every_assign_check_and_uncheck_writes_an_event_with_who_when_and_the_evidence_then(
-    review, cast
-):
+def test_every_item_action_writes_an_event_with_who_when_and_the_evidence_then(review, cast):
     item = items_of(review)["cost_per_transaction"]
     start = timezone.now()
     services.assign(item=item, assignee=cast.delivery_lead, user=cast.pm)
@@ -202,23 +200,34 @@ def test_every_assign_check_and_uncheck_writes_an_event_with_who_when_and_the_ev
 
     events = list(ReviewItemEvent.objects.filter(item=item).order_by("at", "id"))
     got = [
-        (e.action, e.user, e.assignee, e.evidence_text, e.evidence_url, e.numbers) for e in events
+        (
+            e.action,
+            e.user,
+            e.assignee,
+            e.previous_assignee,
+            e.evidence_text,
+            e.evidence_url,
+            e.numbers,
+        )
+        for e in events
     ]
     first_numbers = {"cost_per_transaction": "0.04", "monthly_volume": "120000", "currency": "EUR"}
+    bo, dl = cast.business_owner, cast.delivery_lead
     assert got == [
-        (ItemAction.ASSIGNED, cast.pm, cast.delivery_lead, "", "", {}),
-        (ItemAction.ASSIGNED, cast.pm2, cast.business_owner, "", "", {}),
-        (ItemAction.CHECKED, cast.business_owner, None, "First estimate.", "", first_numbers),
-        (ItemAction.UNCHECKED, cast.business_owner, None, "First estimate.", "", {}),
+        (ItemAction.ASSIGNED, cast.pm, dl, None, "", "", {}),
+        (ItemAction.ASSIGNED, cast.pm2, bo, dl, "", "", {}),
+        (ItemAction.CHECKED, bo, None, None, "First estimate.", "", first_numbers),
+        (ItemAction.UNCHECKED, bo, None, None, "First estimate.", "", {}),
         (
             ItemAction.CHECKED,
-            cast.business_owner,
+            bo,
+            None,
             None,
             "Vendor quote attached.",
             "https://wiki.example.internal/quote",
             {**first_numbers, "cost_per_transaction": "0.05"},
         ),
-        (ItemAction.ASSIGNED, cast.pm, None, "", "", {}),
+        (ItemAction.UNASSIGNED, cast.pm, None, bo, "", "", {}),
     ]
     times = [e.at for e in events]
     assert times == sorted(times)
@@ -398,12 +407,12 @@ def test_two_people_checking_one_item_at_once_one_wins_the_other_gets_conflict(
     services.assign(item=item, assignee=cast.delivery_lead, user=cast.pm)
     loaded = fresh(item).version
     barrier = threading.Barrier(2, timeout=20)
-    original = services._write
+    original = services._lock
     outcomes: dict = {}
 
     def write_together(*args, **kwargs):
         # Both people loaded the same version and are inside their transactions before
-        # either writes: the second UPDATE waits for the first's row lock, then finds the
+        # either locks: the second waits for the first's initiative lock, then finds the
         # version moved on.
         barrier.wait()
         return original(*args, **kwargs)
@@ -425,7 +434,7 @@ def test_two_people_checking_one_item_at_once_one_wins_the_other_gets_conflict(
         finally:
             connection.close()
 
-    with mock.patch.object(services, "_write", write_together):
+    with mock.patch.object(services, "_lock", write_together):
         threads = [threading.Thread(target=attempt, args=(n,)) for n in ("first", "second")]
         for thread in threads:
             thread.start()
@@ -451,7 +460,7 @@ def test_checking_while_the_review_is_failed_leaves_a_consistent_outcome(require
     item = items_of(review)["data_pipeline"]
     services.assign(item=item, assignee=cast.delivery_lead, user=cast.pm)
     barrier = threading.Barrier(2, timeout=20)
-    original_write, original_close = services._write, services._close
+    original_write, original_close = services._lock, services._close
     outcomes: dict = {}
 
     def write_together(*args, **kwargs):
@@ -492,7 +501,7 @@ def test_checking_while_the_review_is_failed_leaves_a_consistent_outcome(require
             connection.close()
 
     with (
-        mock.patch.object(services, "_write", write_together),
+        mock.patch.object(services, "_lock", write_together),
         mock.patch.object(services, "_close", close_together),
     ):
         threads = [threading.Thread(target=checking), threading.Thread(target=failing)]

@@ -16,8 +16,9 @@ from gates.models import GateDecision
 from gates.services import GateRefused
 from gates.stages import Stage
 from gates.stages import Transition as T
+from metrics import ingest
 from metrics import services as metric_services
-from metrics.models import FeedKind, Observation
+from metrics.models import FeedKind
 from portfolio.models import Initiative
 from readiness import services
 from readiness.models import (
@@ -74,12 +75,9 @@ def test_submitting_for_review_opens_a_review_on_the_newest_checklist_with_one_i
         owner=cast.delivery_lead,
         freshness_hours=24,
     )
-    Observation.objects.create(
-        metric=initiative.primary_metric,
-        feed=feed,
-        cohort="pilot",
-        observed_at=timezone.now() - timedelta(hours=2),
-        value=88.0,
+    # Delivered through ingestion, as the API delivers it: fresh data Gantry did not hold.
+    ingest.store(
+        feed, [(initiative.primary_metric.pk, "pilot", timezone.now() - timedelta(hours=2), 88.0)]
     )
     template = services.current_template()
 
