@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from metrics.models import Metric
+from metrics.models import DataFeed, Delivery, FeedEvent, Metric
 
 
 @admin.register(Metric)
@@ -17,3 +17,39 @@ class MetricAdmin(admin.ModelAdmin):
         if obj is not None and obj.is_primary:
             return False
         return super().has_change_permission(request, obj)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Feeds change only through the services, which record and seal each step."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(DataFeed)
+class DataFeedAdmin(ReadOnlyAdmin):
+    list_display = ("name", "initiative", "kind", "status", "last_fresh_at", "is_stale")
+    list_filter = ("kind", "status", "is_stale")
+    search_fields = ("name", "initiative__title")
+    list_select_related = ("initiative",)
+    exclude = ("token_hash",)
+
+
+@admin.register(FeedEvent)
+class FeedEventAdmin(ReadOnlyAdmin):
+    list_display = ("feed", "action", "by", "at", "reason")
+    list_filter = ("action",)
+    list_select_related = ("feed", "by")
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnlyAdmin):
+    list_display = ("feed", "at", "source", "received", "created", "duplicates", "fresh")
+    list_filter = ("source",)
+    list_select_related = ("feed",)

@@ -1,4 +1,10 @@
-"""The ingestion API: POST /api/v1/feeds/<feed id>/observations with a feed's bearer token."""
+"""The ingestion API: POST /api/v1/feeds/<feed id>/observations with a feed's bearer token.
+
+401: no valid token; a retired feed's token is revoked, so it answers 401 like any other.
+409: the feed is paused; the body says since when, by whom and why. Nothing is stored.
+400 and 403 name the bad items; 201 answers {"created", "duplicates", "fresh"}, where fresh
+counts the new observations from inside the feed's freshness window (what keeps it fresh).
+"""
 
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig
@@ -28,6 +34,8 @@ def observations(request, feed_id: int):
         return _error(
             401, "A valid bearer token for this feed is required.", WWW_Authenticate="Bearer"
         )
+    if not feed.is_active:  # checked again under the initiative's lock when storing
+        return _error(409, ingest.refusal(feed))
     try:
         declared = int(request.headers.get("Content-Length") or 0)
     except ValueError:
@@ -57,5 +65,11 @@ def observations(request, feed_id: int):
             f"{len(batch.problems)} problem(s) in the batch; nothing was stored.",
             [p.as_json("index") for p in batch.problems],
         )
-    stored = services.ingest(feed=feed, batch=batch)
-    return JsonResponse({"created": stored.created, "duplicates": stored.duplicates}, status=201)
+    try:
+        stored = services.ingest(feed=feed, batch=batch)
+    except ingest.FeedNotActive as exc:  # paused (or retired) while the batch was checked
+        return _error(409, str(exc))
+    return JsonResponse(
+        {"created": stored.created, "duplicates": stored.duplicates, "fresh": stored.fresh},
+        status=201,
+    )

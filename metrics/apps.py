@@ -6,5 +6,11 @@ class MetricsConfig(AppConfig):
     verbose_name = "Metrics"
 
     def ready(self) -> None:
-        # Gate 2's and gate 4's data criteria replace the placeholders in the registry.
-        from metrics import criteria  # noqa: F401
+        from gates import audit
+
+        # Gate 2's and gate 4's data criteria replace the placeholders in the registry; the
+        # services register what stopping an initiative does to its feeds.
+        from metrics import criteria, services  # noqa: F401
+        from metrics.models import FeedEvent
+
+        audit.register(FeedEvent)

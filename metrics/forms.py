@@ -1,8 +1,9 @@
 from django import forms
 from django.contrib.auth import get_user_model
 
-from metrics.ingest import MAX_CSV_BYTES
+from metrics.ingest import MAX_CSV_BYTES, refusal
 from metrics.models import DataFeed
+from metrics.services import MAX_REASON
 from portfolio.forms import PersonChoiceField
 
 
@@ -38,6 +39,12 @@ class CsvUploadForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["feed"].queryset = DataFeed.objects.filter(initiative=initiative)
 
+    def clean_feed(self) -> DataFeed:
+        feed = self.cleaned_data["feed"]
+        if not feed.is_active:
+            raise forms.ValidationError(refusal(feed))
+        return feed
+
     def clean_file(self) -> str:
         upload = self.cleaned_data["file"]
         if upload.size > MAX_CSV_BYTES:
@@ -47,3 +54,22 @@ class CsvUploadForm(forms.Form):
             return raw.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise forms.ValidationError("The file is not UTF-8 text.") from None
+
+
+class FeedReasonForm(forms.Form):
+    """Why a feed is paused, resumed or retired: kept with its history and the audit trail."""
+
+    reason = forms.CharField(
+        max_length=MAX_REASON,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Kept in the feed's history; while paused, every refused delivery is told it.",
+    )
+
+
+class RotateForm(forms.Form):
+    reason = forms.CharField(
+        max_length=MAX_REASON,
+        required=False,
+        label="Reason (optional)",
+        help_text="e.g. the old token was exposed, or its holder left.",
+    )

@@ -17,10 +17,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Count, Q, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from metrics.models import Cohort, DataFeed, Metric, Observation
+from gates.locks import share_initiative
+from metrics.models import (
+    Cohort,
+    DataFeed,
+    Delivery,
+    DeliverySource,
+    FeedStatus,
+    Metric,
+    Observation,
+)
 
 MAX_BATCH_ITEMS = 10_000
 MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -30,6 +40,16 @@ MAX_CSV_BYTES = 5 * 1024 * 1024
 FUTURE_TOLERANCE = timedelta(minutes=5)
 # A numeric metric reference above this cannot be a primary key (bigint).
 MAX_ID = 2**63 - 1
+# The largest magnitude a value may have. Every figure Gantry derives from a window must stay
+# a finite double (at most 1.8e308): PostgreSQL's SUM and the sums of squares behind STDDEV
+# (n * 1e100 here) and Welch's degrees of freedom in metrics.stats, which square a variance
+# (up to about 1e200). 1e50 leaves over a hundred orders of magnitude for the number of rows,
+# and no metric a business tracks comes near it.
+MAX_ABS_VALUE = 1e50
+# The widest UTC offset PostgreSQL accepts in a timestamp's text (its binary COPY would take
+# more, so without this limit the two insert paths would disagree); no timezone uses more
+# than 14 hours.
+MAX_UTC_OFFSET = timedelta(hours=15, minutes=59, seconds=59)
 FIELDS = ("metric", "cohort", "observed_at", "value")
 
 
@@ -60,7 +80,26 @@ class Batch:
 class Stored:
     created: int
     duplicates: int
+    fresh: int  # new observations from inside the feed's freshness window
     metric_ids: frozenset[int]
+
+
+class FeedNotActive(Exception):
+    """The feed is paused or retired: it takes no data, and nothing was stored."""
+
+    def __init__(self, feed: DataFeed) -> None:
+        self.feed = feed
+        super().__init__(refusal(feed))
+
+
+def refusal(feed: DataFeed) -> str:
+    """The sentence a paused or retired feed's deliveries are refused with."""
+    then = (
+        "A retired feed takes no data again; register a new feed."
+        if feed.status == FeedStatus.RETIRED
+        else "Someone who manages the feed can resume it on the initiative's page."
+    )
+    return f"The feed “{feed.name}” is {feed.status_sentence()}. Nothing was stored. {then}"
 
 
 class BodyError(ValueError):
@@ -126,6 +165,26 @@ class MetricIndex:
         return names
 
 
+def _storable(text: str) -> bool:
+    """Whether PostgreSQL can hold the text: UTF-8 without NUL (so no unpaired surrogate)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _offset(delta: timedelta) -> str:
+    sign = "-" if delta < timedelta(0) else "+"
+    seconds = abs(delta).total_seconds()
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    text = f"{sign}{int(hours):02d}:{int(minutes):02d}"
+    return text + (f":{seconds:02.0f}" if seconds else "")
+
+
 def _value(raw, *, from_text: bool) -> tuple[float | None, str | None]:
     if from_text:
         if not isinstance(raw, str) or not raw.strip():
@@ -146,6 +205,8 @@ def _value(raw, *, from_text: bool) -> tuple[float | None, str | None]:
             return None, "is too large."
     if not math.isfinite(number):
         return None, "must be a finite number."
+    if abs(number) > MAX_ABS_VALUE:
+        return None, "is beyond ±1e50, the largest magnitude Gantry can aggregate safely."
     return number, None
 
 
@@ -156,12 +217,18 @@ def _timestamp(raw, now: datetime) -> tuple[datetime | None, str | None]:
         moment = datetime.fromisoformat(raw.strip())
     except ValueError:
         return None, f"“{raw[:40]}” is not an ISO 8601 timestamp."
-    if moment.tzinfo is None or moment.utcoffset() is None:
+    offset = moment.utcoffset() if moment.tzinfo is not None else None
+    if offset is None:
         return None, "has no timezone; add Z or an offset such as +01:00."
+    if abs(offset) > MAX_UTC_OFFSET:
+        return None, f"has the UTC offset {_offset(offset)}; offsets run from -15:59 to +15:59."
     try:
-        moment.astimezone(UTC)  # the database stores UTC; year 1 at +01:00 has no UTC time
+        # Stored in UTC, so both insert paths hand the database the same instant whatever the
+        # offset was written as. Year 1 at +01:00 has no UTC time (nor has 9999-12-31T23:00
+        # at -01:00).
+        moment = moment.astimezone(UTC)
     except OverflowError:
-        return None, "is out of range."
+        return None, "is out of range: it has no time in UTC."
     if moment > now + FUTURE_TOLERANCE:
         return None, "is in the future."
     return moment, None
@@ -202,6 +269,18 @@ def validate(
         missing = [name for name in FIELDS if item.get(name) in (None, "")]
         for name in missing:
             batch.problems.append(Problem(position, name, "is required."))
+        for name in FIELDS:
+            # Checked before anything reads the text: the database refuses it, and a page
+            # cannot even be encoded with an unpaired surrogate in it.
+            if isinstance(item.get(name), str) and not _storable(item[name]):
+                batch.problems.append(
+                    Problem(
+                        position,
+                        name,
+                        "holds a character that cannot be stored (NUL or an unpaired surrogate).",
+                    )
+                )
+                missing.append(name)
         metric_id = None
         if "metric" not in missing:
             metric_id = index.resolve(item["metric"])
@@ -280,20 +359,61 @@ def read_csv(text: str) -> tuple[list[dict], list[int], list[Problem]]:
     return rows, numbers, []
 
 
-def store(feed: DataFeed, rows: list[tuple[int, str, datetime, float]]) -> Stored:
-    """Insert the rows in one statement, skipping those already held; record the delivery."""
+def store(
+    feed: DataFeed,
+    rows: list[tuple[int, str, datetime, float]],
+    *,
+    source: str = DeliverySource.API,
+    uploaded_by=None,
+) -> Stored:
+    """Insert the rows in one statement, skipping those already held; record the delivery.
+
+    Raises FeedNotActive, storing nothing, when the feed is paused or retired. Only an API
+    delivery that brings fresh rows (new, and observed within the feed's freshness window of
+    now) makes the feed fresh; duplicates, back-dated rows and CSV uploads refresh nothing.
+    """
     now = timezone.now()
     # Repeats inside one batch are duplicates too; the database sees each key once.
     unique = list({(m, c, t): (m, c, t, v) for m, c, t, v in rows}.values())
     with transaction.atomic():
-        created = _insert(feed.pk, unique, now)
-        DataFeed.objects.filter(pk=feed.pk).update(last_delivery_at=now, is_stale=False)
-    feed.last_delivery_at, feed.is_stale = now, False
+        # In share mode: deliveries run side by side, but a pause, retirement or stop (which
+        # lock the initiative) is either committed before the status is read below, or waits
+        # until this delivery has committed.
+        share_initiative(feed.initiative_id)
+        current = DataFeed.objects.get(pk=feed.pk)
+        if not current.is_active:
+            raise FeedNotActive(current)
+        created, fresh = _insert(feed.pk, unique, now, fresh_after=now - current.freshness_window)
+        Delivery.objects.create(
+            feed_id=feed.pk,
+            at=now,
+            source=source,
+            received=len(rows),
+            created=created,
+            duplicates=len(rows) - created,
+            fresh=fresh,
+            uploaded_by=uploaded_by,
+        )
+        # Never backwards: a delivery that started earlier may commit after a later one.
+        changes = {"last_delivery_at": _at_least("last_delivery_at", now)}
+        if source == DeliverySource.API and fresh:
+            changes.update(last_fresh_at=_at_least("last_fresh_at", now), is_stale=False)
+        DataFeed.objects.filter(pk=feed.pk).update(**changes)
+    feed.last_delivery_at = max(filter(None, [current.last_delivery_at, now]))
+    if source == DeliverySource.API and fresh:
+        feed.last_fresh_at = max(filter(None, [current.last_fresh_at, now]))
+        feed.is_stale = False
     return Stored(
         created=created,
         duplicates=len(rows) - created,
+        fresh=fresh,
         metric_ids=frozenset(m for m, _, _, _ in unique),
     )
+
+
+def _at_least(column: str, moment: datetime):
+    """An UPDATE's new value of a time column: `moment`, unless the column holds a later one."""
+    return Greatest(Coalesce(column, Value(moment)), Value(moment))
 
 
 _TABLE = Observation._meta.db_table
@@ -305,12 +425,13 @@ COPY_FROM_ROWS = 1_000
 _STAGING = "gantry_observation_batch"
 
 
-def _insert(feed_id: int, rows, now: datetime) -> int:
+def _insert(feed_id: int, rows, now: datetime, *, fresh_after: datetime) -> tuple[int, int]:
+    """(rows inserted, of those observed after `fresh_after`); rows already held are skipped."""
     if not rows:
-        return 0
+        return 0, 0
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql" and len(rows) >= COPY_FROM_ROWS:
-            return _insert_by_copy(cursor, feed_id, rows, now)
+            return _insert_by_copy(cursor, feed_id, rows, now, fresh_after)
         if connection.vendor == "postgresql":
             # One statement for the whole batch: arrays unnested into rows.
             metric_ids, cohorts, moments, values = (
@@ -325,14 +446,17 @@ def _insert(feed_id: int, rows, now: datetime) -> int:
                     FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::float8[])
                         AS batch(m, c, t, v)
                     ON CONFLICT (metric_id, cohort, observed_at, feed_id) DO NOTHING
-                    RETURNING 1
+                    RETURNING observed_at
                 )
-                SELECT count(*) FROM inserted
+                SELECT count(*), count(*) FILTER (WHERE observed_at > %s) FROM inserted
                 """,  # noqa: S608 - the table name is ours, every value is a parameter
-                [feed_id, now, metric_ids, cohorts, moments, values],
+                [feed_id, now, metric_ids, cohorts, moments, values, fresh_after],
             )
-            return cursor.fetchone()[0]
-        before = Observation.objects.filter(feed_id=feed_id).count()
+            return tuple(cursor.fetchone())
+        # SQLite serialises writers, so counting before and after is exact.
+        held = Observation.objects.filter(feed_id=feed_id)
+        counts = {"n": Count("id"), "fresh": Count("id", filter=Q(observed_at__gt=fresh_after))}
+        before = held.aggregate(**counts)
         Observation.objects.bulk_create(
             [
                 Observation(
@@ -343,10 +467,11 @@ def _insert(feed_id: int, rows, now: datetime) -> int:
             ignore_conflicts=True,
             batch_size=500,
         )
-        return Observation.objects.filter(feed_id=feed_id).count() - before
+        after = held.aggregate(**counts)
+        return after["n"] - before["n"], after["fresh"] - before["fresh"]
 
 
-def _insert_by_copy(cursor, feed_id: int, rows, now: datetime) -> int:
+def _insert_by_copy(cursor, feed_id: int, rows, now: datetime, fresh_after: datetime):
     """The same insert as the unnest statement, its rows streamed in by a binary COPY.
 
     Runs inside store()'s transaction; the temporary table is dropped at once, so a second
@@ -366,12 +491,12 @@ def _insert_by_copy(cursor, feed_id: int, rows, now: datetime) -> int:
             INSERT INTO {_TABLE} (metric_id, feed_id, cohort, observed_at, value, ingested_at)
             SELECT metric_id, %s, cohort, observed_at, value, %s FROM {_STAGING}
             ON CONFLICT (metric_id, cohort, observed_at, feed_id) DO NOTHING
-            RETURNING 1
+            RETURNING observed_at
         )
-        SELECT count(*) FROM inserted
+        SELECT count(*), count(*) FILTER (WHERE observed_at > %s) FROM inserted
         """,  # noqa: S608 - the table names are ours, every value is a parameter
-        [feed_id, now],
+        [feed_id, now, fresh_after],
     )
-    created = cursor.fetchone()[0]
+    created, fresh = cursor.fetchone()
     cursor.execute(f"DROP TABLE {_STAGING}")
-    return created
+    return created, fresh

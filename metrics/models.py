@@ -1,13 +1,15 @@
 """Metrics: the numbers that decide whether an initiative ships."""
 
 import sys
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.text import slugify
+
+from gates.models import AppendOnly
 
 
 class Direction(models.TextChoices):
@@ -111,6 +113,34 @@ class Verdict(models.TextChoices):
     BELOW = "below", "Below threshold"
     INSUFFICIENT_DATA = "insufficient_data", "Insufficient data"
     STALE = "stale", "Stale data"
+    # The recompute failed for this metric (the summary says why); the others were computed.
+    ERROR = "error", "Error"
+
+
+class FeedStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    PAUSED = "paused", "Paused"
+    RETIRED = "retired", "Retired"
+
+
+class FeedAction(models.TextChoices):
+    CREATED = "created", "Created"
+    ROTATED = "rotated", "Token rotated"
+    PAUSED = "paused", "Paused"
+    RESUMED = "resumed", "Resumed"
+    RETIRED = "retired", "Retired"
+
+
+class DeliverySource(models.TextChoices):
+    API = "api", "API"
+    CSV = "csv", "CSV upload"
+
+
+class DataFeedManager(models.Manager):
+    def get_queryset(self):
+        # Pages and the API's 409 say who paused or retired a feed, when and why: joined here
+        # so that a list of feeds (the initiative page prefetches them) never queries per feed.
+        return super().get_queryset().select_related("status_event__by")
 
 
 class DataFeed(models.Model):
@@ -133,20 +163,44 @@ class DataFeed(models.Model):
         "freshness window (hours)",
         default=24,
         validators=[MinValueValidator(1), MaxValueValidator(24 * 90)],
-        help_text="The feed is stale when nothing arrived for this long.",
+        help_text="The feed is stale when it brought no new, recent observations for this long.",
     )
-    # Only a SHA-256 of the token is kept; the token itself is shown once.
+    # Only a SHA-256 of the token is kept; the token itself is shown once. A retired feed's
+    # value is replaced by one that no SHA-256 hex digest can equal (see services.retire_feed).
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
     token_hint = models.CharField(max_length=16, editable=False)
     token_rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    status = models.CharField(
+        max_length=10, choices=FeedStatus.choices, default=FeedStatus.ACTIVE, editable=False
+    )
+    # The pause, resume or retirement that set the status (who, when, why); None while the
+    # feed has been active since it was created.
+    status_event = models.ForeignKey(
+        "metrics.FeedEvent",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+    # Any delivery, through the API or a CSV upload, whatever it held.
     last_delivery_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The last API delivery that brought at least one new observation from inside the
+    # freshness window: what gate 2, the stale check and the feeds panel call fresh data.
+    last_fresh_at = models.DateTimeField(null=True, blank=True, editable=False)
     is_stale = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = DataFeedManager()
 
     class Meta:
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(fields=["initiative", "name"], name="feed_name_unique"),
+        ]
+        indexes = [
+            # The stale check's scan: active feeds by window length.
+            models.Index(fields=["status", "freshness_hours"], name="feed_status_window"),
         ]
 
     def __str__(self) -> str:
@@ -159,6 +213,104 @@ class DataFeed(models.Model):
     @property
     def is_live(self) -> bool:
         return self.kind == FeedKind.LIVE
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == FeedStatus.ACTIVE
+
+    def status_sentence(self) -> str:
+        """Why the feed takes no data, e.g. "paused since 2026-03-02 09:15 UTC by Ann Lee:
+        vendor outage" (no final full stop: it is said inside a sentence); empty while it is
+        active."""
+        if self.is_active:
+            return ""
+        label = self.get_status_display().lower()
+        event = self.status_event
+        if event is None:
+            return label
+        by = event.by.get_full_name() or event.by.get_username()
+        since = event.at.astimezone(UTC)
+        return f"{label} since {since:%Y-%m-%d %H:%M} UTC by {by}: {event.reason.rstrip('.')}"
+
+
+class FeedEvent(AppendOnly):
+    """One step of a feed's life cycle (created, token rotated, paused, resumed, retired):
+    who, when and why. Append-only and sealed in the initiative's audit chain."""
+
+    feed = models.ForeignKey(DataFeed, on_delete=models.PROTECT, related_name="events")
+    action = models.CharField(max_length=10, choices=FeedAction.choices)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+    reason = models.TextField(blank=True)
+
+    audit_initiative_path = "feed__initiative"
+    audit_kind = "feed_event"
+    audit_time_field = "at"
+    audit_actor_field = "by"
+
+    class Meta(AppendOnly.Meta):
+        ordering = ["at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(action__in=["created", "rotated"]) | ~models.Q(reason=""),
+                name="feed_event_reason_required",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.feed_id} {self.get_action_display()} by {self.by_id} at {self.at:%Y-%m-%d}"
+
+    def audit_payload(self) -> dict:
+        return {
+            "feed": self.feed_id,
+            "action": self.action,
+            "by": self.by_id,
+            "at": self.at.astimezone(UTC).isoformat(),
+            "reason": self.reason,
+        }
+
+
+class Delivery(models.Model):
+    """One delivery of a feed: a batch through the API or a CSV file uploaded in the browser.
+
+    `fresh` counts the new observations (not held before) whose observed_at lies within the
+    feed's freshness window of the delivery's time; only an API delivery with fresh rows
+    makes the feed fresh. A CSV upload is a one-off extract, whatever the feed's kind.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    feed = models.ForeignKey(DataFeed, on_delete=models.CASCADE, related_name="deliveries")
+    at = models.DateTimeField()
+    source = models.CharField(max_length=4, choices=DeliverySource.choices)
+    received = models.PositiveIntegerField()
+    created = models.PositiveIntegerField()
+    duplicates = models.PositiveIntegerField()
+    fresh = models.PositiveIntegerField()
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "deliveries"
+        indexes = [
+            # The delivery record (per day) and gate 2's fresh-data check.
+            models.Index(fields=["feed", "at"], name="delivery_feed_time"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(created__lte=models.F("received"))
+                & models.Q(fresh__lte=models.F("created")),
+                name="delivery_counts_consistent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.feed_id} {self.source} at {self.at:%Y-%m-%d %H:%M}: {self.created} new"
 
 
 class Observation(models.Model):
@@ -209,7 +361,14 @@ class MetricSnapshot(models.Model):
     pilot_count = models.PositiveIntegerField(default=0)
     baseline_value = models.FloatField(null=True, blank=True)
     baseline_count = models.PositiveIntegerField(default=0)
-    lift = models.FloatField(null=True, blank=True, help_text="(pilot - baseline) / |baseline|")
+    lift = models.FloatField(
+        null=True, blank=True, help_text="(pilot - baseline) / |baseline| of the aggregated values"
+    )
+    mean_lift = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="The same of the cohorts' means: the difference the confidence is about.",
+    )
     p_value = models.FloatField(null=True, blank=True)
     confidence = models.FloatField(
         null=True, blank=True, help_text="One-sided confidence that the pilot beats the baseline."

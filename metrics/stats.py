@@ -1,9 +1,10 @@
 """Statistics of a metric's window: aggregates of each cohort and the pilot-vs-baseline test.
 
 The aggregates themselves are computed in the database (see metrics.status); this module
-turns them into a value per cohort, a lift and a confidence. The comparison is Welch's
+turns them into a value per cohort, lifts and a confidence. The comparison is Welch's
 t-test on the observations' means (unequal variances, one-sided in the metric's better
-direction), from summary statistics so no observation is loaded into Python.
+direction), from summary statistics so no observation is loaded into Python. The lift quoted
+beside the confidence is therefore the lift of the means, whatever the metric's aggregation.
 """
 
 from __future__ import annotations
@@ -36,9 +37,13 @@ class CohortStats:
 
 @dataclass(frozen=True)
 class Comparison:
-    lift: float | None
+    lift: float | None  # of the aggregated values (mean, total or latest)
     p_value: float | None
     confidence: float | None
+    # Of the means: the difference the test is about, so the lift to quote beside the
+    # confidence. Equal to `lift` for a mean metric; for a total it may even differ in sign
+    # (a pilot with fewer, better observations has a smaller total but a higher mean).
+    mean_lift: float | None = None
 
 
 def lift(pilot: float | None, baseline: float | None) -> float | None:
@@ -92,4 +97,5 @@ def compare(
         lift=lift(pilot.value(aggregation), baseline.value(aggregation)),
         p_value=p_value,
         confidence=confidence,
+        mean_lift=lift(pilot.mean, baseline.mean) if pilot.count and baseline.count else None,
     )

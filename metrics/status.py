@@ -4,6 +4,11 @@ One GROUP BY, each metric's rows limited to its own comparison window (plus one 
 metrics aggregated by their last value), covers every metric asked for, whatever their number
 and windows; Python then only turns the aggregates into verdicts and writes the snapshots in
 bulk.
+
+Containment: when the database refuses that GROUP BY (one metric's values overflow an
+aggregate, say rows stored before ingestion bounded values), the metrics are split in halves,
+each aggregated in its own savepoint, down to the single metrics that fail. Those get a
+snapshot with the verdict `error` and the message; every other metric is computed as usual.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 from django.db.models import Avg, Count, F, OuterRef, Q, StdDev, Subquery, Sum, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -24,6 +29,7 @@ from metrics.models import (
     Cohort,
     DataFeed,
     FeedKind,
+    FeedStatus,
     Metric,
     MetricSnapshot,
     Observation,
@@ -52,18 +58,25 @@ def recompute(*, metric_ids: Iterable[int] | None = None, now: datetime | None =
     metrics = list(metrics)
     if not metrics:
         return 0
-    window_stats = _window_stats(metrics, now, filtered=metric_ids is not None)
+    window_stats, failed = _gather(metrics, now, filtered=metric_ids is not None)
     stale = _stale_initiatives({m.initiative_id for m in metrics})
-    snapshots = [
-        evaluate(
-            metric,
-            window_stats.get((metric.pk, Cohort.PILOT), CohortStats()),
-            window_stats.get((metric.pk, Cohort.BASELINE), CohortStats()),
-            now=now,
-            stale=metric.initiative_id in stale,
-        )
-        for metric in metrics
-    ]
+    snapshots = []
+    for metric in metrics:
+        if metric.pk in failed:
+            snapshots.append(failure(metric, failed[metric.pk], now=now))
+            continue
+        try:
+            snapshot = evaluate(
+                metric,
+                window_stats.get((metric.pk, Cohort.PILOT), CohortStats()),
+                window_stats.get((metric.pk, Cohort.BASELINE), CohortStats()),
+                now=now,
+                stale=metric.initiative_id in stale,
+            )
+        except (ArithmeticError, ValueError) as exc:
+            log.exception("metric %s could not be evaluated", metric.pk)
+            snapshot = failure(metric, str(exc), now=now)
+        snapshots.append(snapshot)
     with transaction.atomic():
         _insert_snapshots(snapshots)
         newest = MetricSnapshot.objects.filter(metric=OuterRef("pk")).order_by(
@@ -105,6 +118,24 @@ _PG_TYPES = {
     "PositiveIntegerField": "int4",
     "CharField": "text",
 }
+
+
+def _gather(metrics: list[Metric], now: datetime, *, filtered: bool) -> tuple[dict, dict]:
+    """(window statistics, {metric_id: error message} of the metrics the database could not
+    aggregate). One query when nothing fails; on a failure, the halves are tried apart, each
+    in a savepoint (so the failure does not end an enclosing transaction), which isolates k
+    failing metrics among n in about 2k·log2(n) queries."""
+    try:
+        with transaction.atomic():
+            return _window_stats(metrics, now, filtered=filtered), {}
+    except DataError as exc:
+        if len(metrics) == 1:
+            log.warning("metric %s could not be aggregated: %s", metrics[0].pk, exc)
+            return {}, {metrics[0].pk: str(exc).strip().splitlines()[0]}
+    half = len(metrics) // 2
+    first, first_failed = _gather(metrics[:half], now, filtered=True)
+    second, second_failed = _gather(metrics[half:], now, filtered=True)
+    return first | second, first_failed | second_failed
 
 
 def _window_stats(metrics: list[Metric], now: datetime, *, filtered: bool) -> dict:
@@ -185,9 +216,12 @@ def _in_window(metrics: list[Metric], now: datetime, *, filtered: bool):
 
 
 def _stale_initiatives(initiative_ids: set[int]) -> set[int]:
-    """Initiatives whose live feeds have all gone stale (one-off extracts never go stale)."""
+    """Initiatives whose active live feeds have all gone stale (one-off extracts never go
+    stale; paused and retired feeds are not expected to deliver)."""
     rows = (
-        DataFeed.objects.filter(initiative_id__in=initiative_ids, kind=FeedKind.LIVE)
+        DataFeed.objects.filter(
+            initiative_id__in=initiative_ids, kind=FeedKind.LIVE, status=FeedStatus.ACTIVE
+        )
         .values("initiative_id")
         .annotate(total=Count("id"), stale=Count("id", filter=Q(is_stale=True)))
         .order_by()
@@ -198,7 +232,15 @@ def _stale_initiatives(initiative_ids: set[int]) -> set[int]:
 def evaluate(
     metric: Metric, pilot: CohortStats, baseline: CohortStats, *, now: datetime, stale: bool
 ) -> MetricSnapshot:
-    """The snapshot (unsaved) that these cohort statistics amount to."""
+    """The snapshot (unsaved) that these cohort statistics amount to.
+
+    Raises ArithmeticError when an aggregate is not a finite number (the database summed past
+    the largest double), rather than judging the pilot on it.
+    """
+    for stats in (pilot, baseline):
+        for figure in (stats.mean, stats.total, stats.stddev, stats.last):
+            if figure is not None and not math.isfinite(figure):
+                raise ArithmeticError("an aggregate of the window is not a finite number")
     days = metric.comparison_window_days
     needed = min_observations()
     comparison = compare(
@@ -236,6 +278,7 @@ def evaluate(
         baseline_value=baseline.value(metric.aggregation),
         baseline_count=baseline.count,
         lift=comparison.lift,
+        mean_lift=comparison.mean_lift,
         p_value=comparison.p_value,
         confidence=comparison.confidence,
         verdict=verdict,
@@ -243,10 +286,46 @@ def evaluate(
     )
 
 
+def failure(metric: Metric, message: str, *, now: datetime) -> MetricSnapshot:
+    """The snapshot (unsaved) of a metric whose recompute failed: verdict `error`, the
+    message in the summary, no figures."""
+    days = metric.comparison_window_days
+    return MetricSnapshot(
+        metric_id=metric.pk,
+        computed_at=now,
+        window_start=now - timedelta(days=days),
+        window_end=now,
+        verdict=Verdict.ERROR,
+        summary=(
+            f"could not be computed: {message}. Check this metric's observations for extreme values"
+        )[:300],
+    )
+
+
 def fmt(value: float | None) -> str:
     if value is None:
         return "—"
-    return f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
+    if abs(value) < 1e6:
+        return f"{value:,.4g}"
+    return f"{value:,.0f}" if abs(value) < 1e15 else f"{value:.4g}"
+
+
+AGGREGATE_WORD = {Aggregation.MEAN: "mean", Aggregation.SUM: "total", Aggregation.LAST: "latest"}
+
+
+def lift_text(aggregation: str, lift: float | None, mean_lift: float | None) -> str:
+    """The lift to quote beside a confidence: "+8.7%" for a mean metric; for a total or latest
+    value both figures, labelled ("total -14.3%; mean +5.0%"), since the confidence is about
+    the means and the aggregate's own lift may even point the other way."""
+    if aggregation == Aggregation.MEAN:
+        value = mean_lift if mean_lift is not None else lift
+        return "" if value is None else f"{value:+.1%}"
+    parts = []
+    if lift is not None:
+        parts.append(f"{AGGREGATE_WORD[aggregation]} {lift:+.1%}")
+    if mean_lift is not None:
+        parts.append(f"mean {mean_lift:+.1%}")
+    return "; ".join(parts)
 
 
 def confidence_text(confidence: float) -> str:
@@ -258,15 +337,16 @@ def confidence_text(confidence: float) -> str:
 def describe(metric, pilot, baseline, comparison, *, meets: bool) -> str:
     """ "pilot mean 0.87 over 14 days meets 0.85; baseline 0.80; +8.7%, 95% confidence"."""
     agg = metric.aggregation
-    word = {"mean": "mean", "sum": "total", "last": "latest"}[agg]
+    word = AGGREGATE_WORD[agg]
     text = (
         f"pilot {word} {fmt(pilot.value(agg))} over {metric.comparison_window_days} days "
         f"{'meets' if meets else 'misses'} {fmt(float(metric.ship_threshold))}"
     )
     if baseline.count:
         text += f"; baseline {fmt(baseline.value(agg))}"
-    if comparison.lift is not None:
-        text += f"; {comparison.lift:+.1%}"
+    lifts = lift_text(agg, comparison.lift, comparison.mean_lift)
+    if lifts:
+        text += f"; {lifts}"
     if comparison.confidence is not None:
         text += f", {confidence_text(comparison.confidence)} confidence"
     elif baseline.count:
@@ -275,22 +355,28 @@ def describe(metric, pilot, baseline, comparison, *, meets: bool) -> str:
 
 
 def mark_stale_feeds(*, now: datetime | None = None) -> tuple[int, int]:
-    """Flag live feeds that missed their freshness window; clear the flag where they did not.
+    """Flag active live feeds that brought no fresh data within their freshness window; clear
+    the flag of every other feed. Returns (newly stale, newly fresh).
 
-    Returns (newly stale, newly fresh). One-off extracts are never stale: nobody expects them
-    to deliver again. One UPDATE pair per distinct window length (there are few).
+    Fresh data is what `ingest.store` records in `last_fresh_at`: an API delivery with new
+    observations from inside the window. Duplicates, back-dated rows and CSV uploads do not
+    count. A feed has a full window after it was created, or resumed, before it can be stale.
+    One-off extracts, paused and retired feeds are never stale: nobody expects them to
+    deliver. One UPDATE pair per distinct window length (there are few).
     """
     now = now or timezone.now()
     newly_stale = newly_fresh = 0
     hours_in_use = DataFeed.objects.values_list("freshness_hours", flat=True).distinct()
     for hours in sorted(set(hours_in_use)):
         cutoff = now - timedelta(hours=hours)
-        late = Q(last_delivery_at__lt=cutoff) | Q(
-            last_delivery_at__isnull=True, created_at__lt=cutoff
+        late = (
+            Q(last_fresh_at__lt=cutoff) | Q(last_fresh_at__isnull=True, created_at__lt=cutoff)
+        ) & (
+            # An active feed's status event, if any, is its resumption.
+            Q(status_event__isnull=True) | Q(status_event__at__lt=cutoff)
         )
+        expected_and_late = Q(kind=FeedKind.LIVE, status=FeedStatus.ACTIVE) & late
         feeds = DataFeed.objects.filter(freshness_hours=hours)
-        newly_stale += feeds.filter(late, kind=FeedKind.LIVE, is_stale=False).update(is_stale=True)
-        newly_fresh += (
-            feeds.filter(is_stale=True).exclude(late & Q(kind=FeedKind.LIVE)).update(is_stale=False)
-        )
+        newly_stale += feeds.filter(expected_and_late, is_stale=False).update(is_stale=True)
+        newly_fresh += feeds.filter(is_stale=True).exclude(expected_and_late).update(is_stale=False)
     return newly_stale, newly_fresh

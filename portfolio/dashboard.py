@@ -187,6 +187,8 @@ def verdicts(base: QuerySet, limit: int = 12) -> dict:
     """
     metrics = Metric.objects.filter(is_primary=True, initiative__in=base.filter(stage__in=LAUNCHED))
     worst_first = Case(
+        # A metric whose recompute failed says nothing at all: it needs a person first.
+        When(latest_snapshot__verdict=Verdict.ERROR, then=Value(-1)),
         When(latest_snapshot__verdict=Verdict.BELOW, then=Value(0)),
         When(latest_snapshot__verdict=Verdict.STALE, then=Value(1)),
         When(latest_snapshot__isnull=True, then=Value(2)),

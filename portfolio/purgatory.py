@@ -103,7 +103,10 @@ def _below_threshold(now: datetime) -> dict[int, str]:
     """
     limit = below_threshold_days()
     snapshots = MetricSnapshot.objects.filter(metric=OuterRef("pk"))
-    last_other = snapshots.exclude(verdict=Verdict.BELOW).order_by("-computed_at")
+    # A failed recompute says nothing either way: it neither starts nor ends a run.
+    last_other = snapshots.exclude(verdict__in=[Verdict.BELOW, Verdict.ERROR]).order_by(
+        "-computed_at"
+    )
     run_start = snapshots.filter(
         verdict=Verdict.BELOW, computed_at__gt=OuterRef("last_other")
     ).order_by("computed_at")

@@ -211,6 +211,16 @@ class ReviewItemEvent(AppendOnly):
     def __str__(self) -> str:
         return f"{self.get_action_display()} by {self.user} at {self.at:%Y-%m-%d %H:%M}"
 
+    def audit_summary(self) -> str:
+        """The timeline's sentence for an event sealed after the fact (the services write
+        the same sentence as they seal)."""
+        title = f"“{self.item.template_item.title}”"
+        if self.action == ItemAction.ASSIGNED:
+            return f"{title} assigned to {self.assignee} by {self.user}"
+        if self.action == ItemAction.UNASSIGNED:
+            return f"{title} unassigned from {self.previous_assignee} by {self.user}"
+        return f"{title} {self.get_action_display().lower()} by {self.user}"
+
     def audit_payload(self) -> dict:
         return {
             "item": self.item_id,

@@ -9,6 +9,7 @@ from gates.criteria import registry
 from gates.forms import DecisionForm
 from gates.permissions import may_decide_review, may_own
 from gates.stages import Transition
+from metrics import queries as metric_queries
 from portfolio.roles import is_programme_manager
 from readiness import queries
 from readiness.forms import AssignForm, CheckForm
@@ -42,7 +43,7 @@ def review_context(*, initiative, review, user, bound: dict | None = None) -> di
         "ownership_changes": queries.ownership_changes(initiative, since=review.opened_at)
         if review.is_open
         else [],
-        "deliveries": queries.delivery_record(initiative)
+        "deliveries": metric_queries.delivery_record(initiative)
         if SystemEvidence.FEED_DELIVERIES in evidence_kinds
         else None,
         "past_reviews": queries.reviews_of(initiative),

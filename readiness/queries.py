@@ -1,14 +1,10 @@
 """Reads for the review page and "My work"."""
 
-from datetime import timedelta
-
 from django.contrib.auth import get_user_model
 from django.db.models import CharField, Count, Exists, OuterRef, Prefetch, Q
-from django.db.models.functions import Cast, TruncDate
-from django.utils import timezone
+from django.db.models.functions import Cast
 
 from gates.permissions import OWNER_FIELDS, OWNING_ROLES
-from metrics.models import DataFeed, FeedKind, Observation
 from portfolio.models import FramingChange, Initiative
 from portfolio.roles import Role
 from readiness.models import (
@@ -35,30 +31,6 @@ def review_detail(initiative, review_id: int):
         .prefetch_related(Prefetch("items", queryset=items))
         .first()
     )
-
-
-def delivery_record(initiative, *, days: int = DELIVERY_DAYS) -> list[dict]:
-    """Per live feed, observations delivered on each of the last `days` days (oldest first)."""
-    today = timezone.now().date()
-    first = today - timedelta(days=days - 1)
-    feeds = list(DataFeed.objects.filter(initiative=initiative, kind=FeedKind.LIVE))
-    counts = {
-        (row["feed_id"], row["day"]): row["n"]
-        for row in Observation.objects.filter(feed__in=feeds, ingested_at__date__gte=first)
-        .annotate(day=TruncDate("ingested_at"))
-        .values("feed_id", "day")
-        .annotate(n=Count("id"))
-        .order_by()
-    }
-    dates = [first + timedelta(days=i) for i in range(days)]
-    return [
-        {
-            "feed": feed,
-            "days": [{"date": d, "count": counts.get((feed.pk, d), 0)} for d in dates],
-            "delivered_days": sum(1 for d in dates if counts.get((feed.pk, d))),
-        }
-        for feed in feeds
-    ]
 
 
 def open_items_for(user):

@@ -45,7 +45,9 @@ def test_manager_creates_frames_and_approves_gate_one(browser_page):
 
     expect(page.locator("h1 .stage")).to_have_text("Thin slice")
     expect(page.locator("section[aria-labelledby=history-h]")).to_contain_text("Approve framing")
-    expect(page.locator("section[aria-labelledby=history-h]")).to_contain_text("Framed with a measurable threshold")
+    expect(page.locator("section[aria-labelledby=history-h]")).to_contain_text(
+        "Framed with a measurable threshold"
+    )
 
     initiative = Initiative.objects.get(title="Claims triage assistant")
     assert initiative.stage == Stage.THIN_SLICE

@@ -139,7 +139,7 @@ def test_ingested_observations_are_recomputed_by_the_worker_and_open_gate_four(
     response = _post(client, feed, token, items)
 
     assert response.status_code == 201, response.content
-    assert response.json() == {"created": 80, "duplicates": 0}
+    assert response.json() == {"created": 80, "duplicates": 0, "fresh": 6}
     _wait(
         lambda: Metric.objects.get(pk=metric.pk).latest_snapshot_id is not None,
         timeout=60,

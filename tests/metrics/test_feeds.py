@@ -1,4 +1,8 @@
-"""Feed pages: creating a feed shows its token once; rotating replaces it; who may do either."""
+"""Feed pages: creating a feed shows its token once; rotating replaces it; who may do either.
+
+Both POSTs redirect to a token page that shows the token once (handed over in the session):
+reloading it shows it no more, and no page re-posts on reload.
+"""
 
 import hashlib
 
@@ -41,6 +45,23 @@ def feed_data(**overrides) -> dict:
     return data
 
 
+def token_url(feed) -> str:
+    return f"/initiatives/{feed.initiative.slug}/feeds/{feed.pk}/token/"
+
+
+def created(client, initiative, data):
+    """POST the new-feed form and follow to the token page; that page's response."""
+    response = client.post(new_url(initiative), data, follow=True)
+    assert response.status_code == 200, response.content
+    return response
+
+
+def rotated(client, feed, **data):
+    response = client.post(rotate_url(feed), data, follow=True)
+    assert response.status_code == 200, response.content
+    return response
+
+
 def deliver(client, feed, token, metric):
     return client.post(
         API.format(feed.pk),
@@ -64,13 +85,17 @@ def test_creating_a_feed_shows_its_token_once_and_stores_only_its_hash(client, m
 
     response = client.post(new_url(initiative), feed_data(owner=owner.pk, freshness_hours="6"))
 
-    assert response.status_code == 200
-    token = response.context["token"]
+    feed = DataFeed.objects.get(initiative=initiative)
+    assert response.status_code == 302
+    assert response["Location"] == token_url(feed)
+    page = client.get(token_url(feed))
+    assert page.status_code == 200
+    assert page["Cache-Control"].startswith("max-age=0") and "no-store" in page["Cache-Control"]
+    token = page.context["token"]
     assert token.startswith("gf_") and len(token) > 40
-    body = response.content.decode()
+    body = page.content.decode()
     assert f'<pre class="token" id="token">{token}</pre>' in body
     assert "Gantry keeps only its hash and will not show it again" in body
-    feed = DataFeed.objects.get(initiative=initiative)
     assert (feed.name, feed.kind, feed.owner, feed.freshness_hours) == (
         "Claims events",
         FeedKind.LIVE,
@@ -83,9 +108,23 @@ def test_creating_a_feed_shows_its_token_once_and_stores_only_its_hash(client, m
     assert not any(token in str(value) for value in row.values())
 
 
+def test_reloading_the_token_page_does_not_show_the_token_again(client, manager, initiative):
+    client.force_login(manager)
+    token = created(client, initiative, feed_data()).context["token"]
+    feed = DataFeed.objects.get(initiative=initiative)
+
+    again = client.get(token_url(feed))
+
+    assert again.status_code == 410
+    body = again.content.decode()
+    assert token not in body
+    assert "The token was shown once and is no longer available" in body
+    assert not any(token in str(value) for value in client.session.values())
+
+
 def test_afterwards_the_initiative_page_shows_only_the_token_hint(client, manager, initiative):
     client.force_login(manager)
-    token = client.post(new_url(initiative), feed_data()).context["token"]
+    token = created(client, initiative, feed_data()).context["token"]
 
     page = client.get(initiative.get_absolute_url()).content.decode()
 
@@ -96,7 +135,7 @@ def test_afterwards_the_initiative_page_shows_only_the_token_hint(client, manage
 
 def test_the_token_from_the_page_opens_the_api(client, manager, initiative):
     client.force_login(manager)
-    token = client.post(new_url(initiative), feed_data()).context["token"]
+    token = created(client, initiative, feed_data()).context["token"]
     feed = DataFeed.objects.get(initiative=initiative)
     client.logout()
     assert deliver(client, feed, token, initiative.primary_metric).status_code == 201
@@ -105,7 +144,7 @@ def test_the_token_from_the_page_opens_the_api(client, manager, initiative):
 def test_a_one_off_extract_is_created_like_a_live_feed(client, manager, initiative):
     client.force_login(manager)
     response = client.post(new_url(initiative), feed_data(kind=FeedKind.ONE_OFF_EXTRACT))
-    assert response.status_code == 200
+    assert response.status_code == 302
     assert DataFeed.objects.get().kind == FeedKind.ONE_OFF_EXTRACT
 
 
@@ -130,7 +169,7 @@ def test_another_initiative_may_use_the_same_feed_name(client, manager, initiati
     client.force_login(manager)
     client.post(new_url(initiative), feed_data())
     other = InitiativeFactory()
-    assert client.post(new_url(other), feed_data()).status_code == 200
+    assert client.post(new_url(other), feed_data()).status_code == 302
     assert DataFeed.objects.count() == 2
 
 
@@ -166,12 +205,15 @@ def test_rotating_shows_a_new_token_once_and_the_old_one_stops_working(
 
     response = client.post(rotate_url(feed))
 
-    assert response.status_code == 200
-    new_token = response.context["token"]
+    assert response.status_code == 302
+    assert response["Location"] == token_url(feed)
+    page = client.get(token_url(feed))
+    new_token = page.context["token"]
     assert new_token != old_token
-    body = response.content.decode()
+    body = page.content.decode()
     assert new_token in body
     assert "The previous token no longer works." in body
+    assert client.get(token_url(feed)).status_code == 410
     feed.refresh_from_db()
     assert feed.token_hash == hashlib.sha256(new_token.encode()).hexdigest()
     assert feed.token_hint == new_token[:10]
@@ -180,9 +222,25 @@ def test_rotating_shows_a_new_token_once_and_the_old_one_stops_working(
     assert deliver(client, feed, new_token, initiative.primary_metric).status_code == 201
 
 
-def test_rotating_needs_a_post(client, manager, live):
+def test_rotating_asks_for_confirmation_first_and_changes_nothing_on_get(client, manager, live):
+    feed, token = live
     client.force_login(manager)
-    assert client.get(rotate_url(live[0])).status_code == 405
+
+    response = client.get(rotate_url(feed))
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Rotate the token of Resolution events? The old token stops working at once." in body
+    assert '<form method="post"' in body and "Rotate token</button>" in body
+    assert DataFeed.objects.get(pk=feed.pk).token_hash == hashlib.sha256(token.encode()).hexdigest()
+
+
+def test_rotating_records_who_and_why_in_the_feed_s_history(client, manager, live):
+    feed = live[0]
+    client.force_login(manager)
+    rotated(client, feed, reason="The old token was pasted in a ticket.")
+    event = feed.events.get(action="rotated")
+    assert (event.by, event.reason) == (manager, "The old token was pasted in a ticket.")
 
 
 def test_a_feed_of_another_initiative_cannot_be_rotated_through_this_one(
@@ -215,8 +273,9 @@ def test_the_programme_manager_and_this_initiative_s_owners_create_feeds_and_rot
     client.force_login(user(request, initiative, who))
 
     assert client.get(new_url(initiative)).status_code == 200
-    assert client.post(new_url(initiative), feed_data(name=f"By {who}")).status_code == 200
-    assert client.post(rotate_url(feed)).status_code == 200
+    assert client.post(new_url(initiative), feed_data(name=f"By {who}")).status_code == 302
+    assert client.get(rotate_url(feed)).status_code == 200
+    assert client.post(rotate_url(feed)).status_code == 302
     assert DataFeed.objects.filter(initiative=initiative).count() == 2
     page = client.get(initiative.get_absolute_url()).content.decode()
     assert "Add feed" in page and "Rotate token" in page
@@ -230,7 +289,9 @@ def test_others_get_403_and_nothing_changes(client, request, initiative, live, w
 
     assert client.get(new_url(initiative)).status_code == 403
     assert client.post(new_url(initiative), feed_data(name="Sneaky")).status_code == 403
+    assert client.get(rotate_url(feed)).status_code == 403
     assert client.post(rotate_url(feed)).status_code == 403
+    assert client.get(token_url(feed)).status_code == 403
 
     assert DataFeed.objects.count() == 1
     assert DataFeed.objects.get(pk=feed.pk).token_hash == hash_before

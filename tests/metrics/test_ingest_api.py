@@ -70,7 +70,7 @@ def test_a_valid_batch_is_stored_and_answers_201_with_its_counts(client, post, f
     response = post(client, feed, token, body(items))
 
     assert response.status_code == 201, response.content
-    assert response.json() == {"created": 3, "duplicates": 0}
+    assert response.json() == {"created": 3, "duplicates": 0, "fresh": 3}
     rows = set(Observation.objects.values_list("metric_id", "feed_id", "cohort", "value"))
     assert rows == {
         (metric.pk, feed.pk, Cohort.PILOT, 91.5),
@@ -83,12 +83,16 @@ def test_a_valid_batch_is_stored_and_answers_201_with_its_counts(client, post, f
 
 def test_resending_a_batch_is_idempotent_and_counts_duplicates(client, post, feed, token, metric):
     items = [item(metric, hours_ago=h) for h in (1, 2, 3)]
-    assert post(client, feed, token, body(items)).json() == {"created": 3, "duplicates": 0}
+    assert post(client, feed, token, body(items)).json() == {
+        "created": 3,
+        "duplicates": 0,
+        "fresh": 3,
+    }
 
     again = post(client, feed, token, body(items))
 
     assert again.status_code == 201
-    assert again.json() == {"created": 0, "duplicates": 3}
+    assert again.json() == {"created": 0, "duplicates": 3, "fresh": 0}
     assert stored() == 3
 
 
@@ -98,7 +102,7 @@ def test_a_batch_overlapping_an_earlier_one_stores_only_the_new_observations(
     one, two, five = (item(metric, hours_ago=h) for h in (1, 2, 5))
     post(client, feed, token, body([one, two]))
     response = post(client, feed, token, body([one, two, five]))
-    assert response.json() == {"created": 1, "duplicates": 2}
+    assert response.json() == {"created": 1, "duplicates": 2, "fresh": 1}
     assert stored() == 3
 
 
@@ -107,7 +111,7 @@ def test_repeats_inside_one_batch_are_stored_once_and_counted_as_duplicates(
 ):
     one, two = item(metric, hours_ago=1), item(metric, hours_ago=2)
     response = post(client, feed, token, body([one, two, one, dict(one, value=70.0)]))
-    assert response.json() == {"created": 2, "duplicates": 2}
+    assert response.json() == {"created": 2, "duplicates": 2, "fresh": 2}
     assert stored() == 2
 
 
@@ -116,7 +120,8 @@ def test_the_same_instant_written_with_another_offset_is_the_same_observation(
 ):
     utc = item(metric, observed_at="2026-01-02T10:00:00+00:00")
     paris = item(metric, observed_at="2026-01-02T11:00:00+01:00")
-    assert post(client, feed, token, body([utc, paris])).json() == {"created": 1, "duplicates": 1}
+    response = post(client, feed, token, body([utc, paris]))
+    assert response.json() == {"created": 1, "duplicates": 1, "fresh": 0}
 
 
 def test_the_same_moment_in_another_cohort_or_from_another_feed_is_a_new_observation(
@@ -133,7 +138,7 @@ def test_the_same_moment_in_another_cohort_or_from_another_feed_is_a_new_observa
     moment = item(metric, hours_ago=1)
     post(client, feed, token, body([moment, dict(moment, cohort="baseline")]))
     response = post(client, second_feed, second_token, body([moment]))
-    assert response.json() == {"created": 1, "duplicates": 0}
+    assert response.json() == {"created": 1, "duplicates": 0, "fresh": 1}
     assert stored() == 3
 
 
@@ -170,11 +175,12 @@ def test_a_batch_of_exactly_the_maximum_size_is_accepted(client, post, feed, tok
     ]
     response = post(client, feed, token, body(items))
     assert response.status_code == 201
-    assert response.json() == {"created": ingest.MAX_BATCH_ITEMS, "duplicates": 0}
+    # Observed a day ago and earlier: outside the 24 h window, so none of them is fresh.
+    assert response.json() == {"created": ingest.MAX_BATCH_ITEMS, "duplicates": 0, "fresh": 0}
 
 
 # What a delivery changes -------------------------------------------------------------------------
-def test_a_delivery_records_its_time_and_clears_the_stale_flag(
+def test_a_delivery_of_fresh_data_records_its_time_and_clears_the_stale_flag(
     client, post, feed, token, metric, delivered_before
 ):
     DataFeed.objects.filter(pk=feed.pk).update(is_stale=True)
@@ -184,21 +190,27 @@ def test_a_delivery_records_its_time_and_clears_the_stale_flag(
 
     feed.refresh_from_db()
     assert before <= feed.last_delivery_at <= timezone.now()
+    assert feed.last_fresh_at == feed.last_delivery_at
     assert not feed.is_stale
     assert Observation.objects.get().ingested_at == feed.last_delivery_at
 
 
-def test_a_delivery_of_only_duplicates_still_counts_as_a_delivery(
+def test_a_delivery_of_only_duplicates_is_recorded_but_refreshes_nothing(
     client, post, feed, token, metric
 ):
-    post(client, feed, token, body([item(metric)]))
-    DataFeed.objects.filter(pk=feed.pk).update(last_delivery_at=EARLIER, is_stale=True)
     stamp = item(metric)
     post(client, feed, token, body([stamp]))
-    post(client, feed, token, body([stamp]))
+    DataFeed.objects.filter(pk=feed.pk).update(
+        last_delivery_at=EARLIER, last_fresh_at=EARLIER, is_stale=True
+    )
+
+    response = post(client, feed, token, body([stamp]))
+
+    assert response.json() == {"created": 0, "duplicates": 1, "fresh": 0}
     feed.refresh_from_db()
     assert feed.last_delivery_at > EARLIER
-    assert not feed.is_stale
+    assert feed.last_fresh_at == EARLIER
+    assert feed.is_stale
 
 
 def test_the_metrics_a_delivery_touched_get_a_fresh_snapshot(

@@ -2,6 +2,7 @@
 
 import re
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -9,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from gates.stages import Stage
-from metrics import status
+from metrics import ingest, status
 from metrics.models import Cohort, DataFeed, FeedKind, Metric, MetricSnapshot, Observation, Verdict
 from portfolio.models import Initiative
 from tests.factories import DataFeedFactory, MetricFactory, MetricSnapshotFactory, UserFactory
@@ -176,16 +177,26 @@ def test_no_chart_is_drawn_from_a_single_snapshot(client, viewer, initiative, me
     assert "<svg" not in body.split('id="metrics-h"')[1].split("</section>")[0]
 
 
-def test_feeds_show_their_freshness(client, viewer, initiative):
+def test_feeds_show_their_last_fresh_data_and_their_last_delivery(client, viewer, initiative):
     now = timezone.now()
     DataFeedFactory(
-        initiative=initiative, name="Fresh feed", last_delivery_at=now - timedelta(hours=2)
+        initiative=initiative,
+        name="Fresh feed",
+        last_fresh_at=now - timedelta(hours=3),
+        last_delivery_at=now - timedelta(hours=1),
     )
     DataFeedFactory(
         initiative=initiative,
         name="Quiet feed",
         is_stale=True,
+        last_fresh_at=now - timedelta(days=3),
         last_delivery_at=now - timedelta(days=3),
+    )
+    DataFeedFactory(
+        initiative=initiative,
+        name="Echo feed",
+        is_stale=True,
+        last_delivery_at=now - timedelta(hours=2),
     )
     DataFeedFactory(initiative=initiative, name="Silent feed", owner=None)
     DataFeedFactory(
@@ -202,35 +213,35 @@ def test_feeds_show_their_freshness(client, viewer, initiative):
         return re.search(rf"<strong>{name}</strong>.*?</li>", body, re.S).group(0)
 
     assert '<span class="verdict verdict-meeting">Fresh</span>' in feed("Fresh feed")
-    assert re.search(r"last delivery 2\shours ago", feed("Fresh feed"))
+    assert re.search(
+        r"last fresh data 3\shours ago · last delivery 1\shour ago", feed("Fresh feed")
+    )
     assert "expected every 24 h" in feed("Fresh feed")
     assert '<span class="verdict verdict-stale">Stale</span>' in feed("Quiet feed")
-    assert re.search(r"last delivery 3\sdays ago", feed("Quiet feed"))
-    assert "no delivery yet" in feed("Silent feed")
+    assert re.search(r"last fresh data 3\sdays ago", feed("Quiet feed"))
+    # Delivered, but nothing new from inside its window: stale, and the page says so.
+    assert '<span class="verdict verdict-stale">Stale</span>' in feed("Echo feed")
+    assert re.search(r"no fresh data yet · last delivery 2\shours ago", feed("Echo feed"))
+    assert "no fresh data yet · no delivery yet" in feed("Silent feed")
     assert "Owner none named" in feed("Silent feed")
-    assert "Fresh" not in feed("Silent feed")
+    assert "Fresh<" not in feed("Silent feed")
     assert "One-off extract" in feed("March extract")
-    assert "Fresh" not in feed("March extract") and "Stale" not in feed("March extract")
+    assert "Fresh<" not in feed("March extract") and "Stale" not in feed("March extract")
 
 
 def test_the_next_gate_panel_explains_missing_fresh_data(client, manager, initiative, metric):
     advance(initiative, Stage.THIN_SLICE, user=manager)
     feed = DataFeedFactory(initiative=initiative, name="Claims events")
-    Observation.objects.create(
-        metric=metric,
-        feed=feed,
-        cohort=Cohort.PILOT,
-        observed_at=timezone.now() - timedelta(days=3),
-        value=90.0,
-        ingested_at=timezone.now() - timedelta(days=3),
-    )
+    three_days_ago = timezone.now() - timedelta(days=3)
+    with mock.patch("django.utils.timezone.now", return_value=three_days_ago):
+        ingest.store(feed, [(metric.pk, Cohort.PILOT, three_days_ago - timedelta(hours=1), 90.0)])
     client.force_login(manager)
 
     body = page(client, initiative)
 
     gate = body.split('id="gate-h"')[1].split("</section>")[0]
     assert "Live feed: “Claims events”" in gate
-    assert re.search(r"the last delivery was 3\sdays ago", gate)
+    assert re.search(r"the last fresh data came 3\sdays ago", gate)
 
 
 def test_the_page_reads_snapshots_and_never_recomputes(client, viewer, initiative, metric):

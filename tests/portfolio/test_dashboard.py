@@ -307,6 +307,7 @@ def test_verdict_counts_of_launched_initiatives_worst_first(client, executive, m
         Stage.NARROW_LAUNCH, Verdict.INSUFFICIENT_DATA, user=manager, title="F insufficient"
     )
     with_verdict(Stage.THIN_SLICE, Verdict.BELOW, user=manager, title="G not launched")
+    with_verdict(Stage.WIDE_LAUNCH, Verdict.ERROR, user=manager, title="H error")
 
     response = dashboard(client, executive)
 
@@ -316,10 +317,12 @@ def test_verdict_counts_of_launched_initiatives_worst_first(client, executive, m
         (Verdict.BELOW, 1),
         (Verdict.INSUFFICIENT_DATA, 1),
         (Verdict.STALE, 1),
+        (Verdict.ERROR, 1),
         ("none", 1),
     ]
-    assert verdicts["total"] == 6
+    assert verdicts["total"] == 7
     assert [m.initiative.title for m in verdicts["rows"]] == [
+        "H error",
         "C below",
         "D stale",
         "E not computed",

@@ -180,7 +180,7 @@ def test_a_live_feed_that_missed_its_window_is_stale_data(manager):
     DataFeedFactory(
         initiative=initiative,
         freshness_hours=24,
-        last_delivery_at=timezone.now() - timedelta(days=3),
+        last_fresh_at=timezone.now() - timedelta(days=3),
     )
     mark_stale_feeds()  # the beat job that marks feeds stale
 
@@ -214,14 +214,12 @@ def test_a_fresh_live_feed_clears_the_borrowed_data_flag(manager):
 
 def test_a_stale_feed_that_delivers_again_clears_the_flag(manager):
     initiative = initiative_in(Stage.THIN_SLICE, user=manager, feed=False)
-    feed = DataFeedFactory(
-        initiative=initiative, last_delivery_at=timezone.now() - timedelta(days=2)
-    )
+    feed = DataFeedFactory(initiative=initiative, last_fresh_at=timezone.now() - timedelta(days=2))
     mark_stale_feeds()
     purgatory.sync_flags()
     assert FlagKind.BORROWED_DATA in active(initiative)
 
-    type(feed).objects.filter(pk=feed.pk).update(last_delivery_at=timezone.now())
+    type(feed).objects.filter(pk=feed.pk).update(last_fresh_at=timezone.now())
     mark_stale_feeds()
     purgatory.sync_flags()
 

@@ -1,10 +1,12 @@
 """Reframing: after gate 1 the success definition changes only through a recorded decision
 of a programme manager with no stake; owners propose, they never apply."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
 
 from gates import audit
 from gates.models import GateDecision
@@ -225,3 +227,42 @@ def test_gate_four_waits_for_a_recompute_after_a_reframe(launched, manager):
     outcome = {o.key: o for o in registry.evaluate(launched, T.WIDEN)}["pilot_meets_threshold"]
     assert not outcome.passed
     assert "predates the reframe" in outcome.reason
+
+
+def test_a_reframe_recomputes_the_primary_metric_against_the_new_definition(
+    launched, manager, settings, django_capture_on_commit_callbacks
+):
+    from gates.criteria import registry
+    from metrics.models import Cohort, Observation
+    from portfolio.celery import app
+    from tests.factories import DataFeedFactory
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    app.conf.task_always_eager = True
+    metric = launched.metrics.get(is_primary=True)
+    feed = DataFeedFactory(initiative=launched)
+    for hours in range(1, 8):
+        for cohort, value in ((Cohort.PILOT, 90.0), (Cohort.BASELINE, 80.0)):
+            Observation.objects.create(
+                metric=metric,
+                feed=feed,
+                cohort=cohort,
+                observed_at=timezone.now() - timedelta(minutes=hours),
+                value=value + hours % 2,
+            )
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            services.reframe(
+                initiative=launched,
+                user=manager,
+                values={"ship_threshold": Decimal("95")},
+                rationale="Up.",
+            )
+    finally:
+        app.conf.changes.pop("task_always_eager", None)
+    metric.refresh_from_db()
+    snapshot = metric.latest_snapshot
+    assert snapshot is not None and "misses 95" in snapshot.summary
+    outcome = {o.key: o for o in registry.evaluate(launched, T.WIDEN)}["pilot_meets_threshold"]
+    assert not outcome.passed
+    assert "threshold 95 in force since" in outcome.reason and "reframe" in outcome.reason

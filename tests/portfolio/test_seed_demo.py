@@ -344,9 +344,11 @@ def test_a_thin_slice_live_feed_went_stale_days_ago(seeded):
 
 def test_every_verdict_appears_among_the_launched_initiatives(seeded):
     launched = latest_verdicts(initiative__stage__in=LAUNCHED)
-    assert set(launched.values()) == set(Verdict.values)
+    # Every verdict a recompute reaches on sound data: `error` needs broken data.
+    expected = set(Verdict.values) - {Verdict.ERROR}
+    assert set(launched.values()) == expected
     assert list(launched.values()).count(Verdict.MEETING) >= 3
-    assert set(latest_verdicts().values()) == set(Verdict.values)
+    assert set(latest_verdicts().values()) == expected
 
 
 def test_meeting_launches_clearly_beat_their_baseline(seeded):

@@ -16,7 +16,7 @@ from django.utils import timezone
 from gates.stages import Stage
 from gates.stages import Transition as T
 from metrics import services as metric_services
-from metrics.models import FeedKind, Observation
+from metrics.models import Delivery, DeliverySource, FeedKind, Observation
 from portfolio.models import Initiative
 from readiness import services
 from readiness.models import Outcome, PreLaunchWorkItem, WorkStatus
@@ -67,7 +67,8 @@ def holder(cast, key):
 
 
 def live_feed(initiative, cast, *, name="Claims events", days_ago=(0, 0, 3)):
-    """A live feed that delivered one observation on each of `days_ago` (0 is today)."""
+    """A live feed whose API deliveries brought one fresh observation on each of `days_ago`
+    (0 is today), recorded as the ingestion records them."""
     feed, _ = metric_services.create_feed(
         initiative=initiative,
         user=cast.pm,
@@ -85,6 +86,15 @@ def live_feed(initiative, cast, *, name="Claims events", days_ago=(0, 0, 3)):
             observed_at=now - timedelta(days=days, minutes=n + 1),
             value=88.0,
             ingested_at=now - timedelta(days=days, seconds=n),
+        )
+        Delivery.objects.create(
+            feed=feed,
+            at=now - timedelta(days=days, seconds=n),
+            source=DeliverySource.API,
+            received=1,
+            created=1,
+            duplicates=0,
+            fresh=1,
         )
     return feed
 

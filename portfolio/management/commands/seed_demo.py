@@ -36,7 +36,7 @@ from gates.models import GateDecision
 from gates.services import import_history
 from gates.stages import Transition
 from metrics.models import DataFeed, FeedKind, Metric, Observation
-from metrics.services import TOKEN_PREFIX, hash_token
+from metrics.services import TOKEN_PREFIX, hash_token, record_past_deliveries
 from metrics.status import mark_stale_feeds, recompute
 from portfolio import purgatory
 from portfolio.management.commands._demo_data import (
@@ -266,6 +266,14 @@ class Command(BaseCommand):
                     for p in delivered
                 ]
         Observation.objects.bulk_create(rows, batch_size=1000)
+        # Written in bulk, not through ingest.store: record the deliveries they amount to, so
+        # gate 2, the stale check and the delivery record see the demo's fresh data.
+        record_past_deliveries(feed_ids=[f.pk for f in feeds])
+        fresh_at = dict(
+            DataFeed.objects.filter(pk__in=[f.pk for f in feeds]).values_list("pk", "last_fresh_at")
+        )
+        for feed in feeds:
+            feed.last_fresh_at = fresh_at[feed.pk]
         return feeds, len(rows)
 
     def _create_feed(self, initiative, plan: FeedPlan, owner, delivered, thin_slice_from):
@@ -616,7 +624,7 @@ def _flag_stale_as_of(feeds: list[DataFeed], moment: datetime) -> None:
     """Flag the demo's live feeds that were stale at `moment` (as mark_stale_feeds would)."""
     for feed in feeds:
         feed.is_stale = feed.is_live and (
-            (feed.last_delivery_at or feed.created_at) < moment - feed.freshness_window
+            (feed.last_fresh_at or feed.created_at) < moment - feed.freshness_window
         )
     DataFeed.objects.bulk_update(feeds, ["is_stale"])
 
