@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
-from gates import services
+from gates import audit, permissions, services
 from gates.criteria import blocking, registry
 from gates.models import GateDecision
 from gates.permissions import may_decide_review
@@ -77,7 +77,8 @@ def counts() -> dict[str, int]:
 
 
 def decisions_of(initiative) -> list[GateDecision]:
-    return list(initiative.decisions.order_by("decided_at", "id"))
+    """The stage-changing decisions (a reframe keeps the stage)."""
+    return list(initiative.decisions.exclude(transition=T.REFRAME).order_by("decided_at", "id"))
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +187,8 @@ def test_decisions_chain_from_frame_to_the_current_stage(seeded):
 
 
 def test_every_past_decision_was_taken_by_someone_allowed_to(seeded):
-    for decision in GateDecision.objects.select_related("initiative", "decided_by"):
+    stage_changes = GateDecision.objects.exclude(transition=T.REFRAME)
+    for decision in stage_changes.select_related("initiative", "decided_by"):
         method = getattr(Initiative, decision.transition)
         assert method._django_fsm.has_transition_perm(
             decision.initiative, decision.from_stage, decision.decided_by
@@ -400,6 +402,12 @@ def test_every_metric_has_a_daily_snapshot_history_ending_now(seeded):
     for metric in Metric.objects.select_related("initiative", "latest_snapshot"):
         history = list(metric.snapshots.order_by("computed_at"))
         assert history, metric.name
+        if metric.initiative.decisions.filter(transition=T.REFRAME).exists():
+            # Recomputed once more after today's reframe, a moment after the daily one.
+            reframed = history.pop()
+            assert reframed.computed_at - history[-1].computed_at < timedelta(minutes=5)
+            assert metric.latest_snapshot == reframed
+            continue
         assert metric.latest_snapshot == history[-1]
         assert now - timedelta(minutes=5) < history[-1].computed_at <= now
         assert all(s.computed_at >= metric.initiative.created_at for s in history)
@@ -781,3 +789,22 @@ def test_failing_a_seeded_open_review_turns_its_unchecked_items_into_work(seeded
     review.refresh_from_db()
     assert review.outcome == ReviewOutcome.FAILED
     assert initiative.work_items.filter(status=WorkStatus.OPEN).count() == unchecked
+
+
+def test_the_demo_shows_a_reframe_and_an_open_proposal_made_through_the_services(seeded):
+    initiative = Initiative.objects.get(title="Contact-centre call summarisation")
+    reframe = initiative.decisions.get(transition=T.REFRAME)
+    assert permissions.may_reframe(initiative, reframe.decided_by)
+    assert reframe.evidence["before"]["ship_threshold"] == "45"
+    assert reframe.evidence["after"]["ship_threshold"] == "42"
+    assert initiative.primary_metric.ship_threshold == 42
+    assert initiative.reframe_proposals.filter(status="open").count() == 1
+    # The recompute after the reframe judged the pilot against the new threshold.
+    outcome = outcomes(initiative.title, T.WIDEN)["pilot_meets_threshold"]
+    assert "threshold 42 in force since" in outcome.reason
+
+
+def test_every_audit_chain_of_the_demo_verifies(seeded):
+    count, breaks = audit.verify()
+    assert count > 300
+    assert breaks == []

@@ -39,6 +39,7 @@ from metrics.models import DataFeed, FeedKind, Metric, Observation
 from metrics.services import TOKEN_PREFIX, hash_token, record_past_deliveries
 from metrics.status import mark_stale_feeds, recompute
 from portfolio import purgatory
+from portfolio import services as portfolio_services
 from portfolio.management.commands._demo_data import (
     INITIATIVES,
     LOGINS,
@@ -72,6 +73,8 @@ LOGIN_URL = "http://127.0.0.1:8000/accounts/login/"
 DEFAULT_PASSWORD = "gantry-demo"  # noqa: S105 - the documented demo password, not a secret
 # Days between creating an initiative and its first decision: framing takes a while.
 FRAMING_DAYS = 14
+# The narrow launch whose success definition the demo reframes today.
+REFRAMED = "Contact-centre call summarisation"
 # Days of daily status snapshots before the current one, for the trend charts.
 SNAPSHOT_DAYS = 20
 
@@ -93,6 +96,7 @@ class Command(BaseCommand):
             # The demo's history is written in bulk, not through the services that seal each
             # record as they write it: seal it now, as an upgrade seals earlier records.
             sealed = audit.seal_unsealed()
+            reframed = self._reframes(new_initiatives, people)
             # What the beat job would find: the dashboard reads stored flags.
             flags = purgatory.sync_flags(now=now)
 
@@ -113,6 +117,7 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"Purgatory flags: {flags['raised']} raised, {flags['cleared']} cleared")
         self.stdout.write(f"Earlier records sealed in the audit chains: {sealed}")
+        self.stdout.write(f"Reframes recorded today: {reframed[0]}; proposals open: {reframed[1]}")
         if feeds:
             self.stdout.write(
                 "Feed tokens are not shown: rotate a feed's token on its initiative page to "
@@ -327,6 +332,32 @@ class Command(BaseCommand):
         mark_stale_feeds(now=now)
         computed += recompute(metric_ids=[pk for pk, _ in metrics], now=now)
         return computed
+
+    def _reframes(self, created, people) -> tuple[int, int]:
+        """Today's reframe and an owner's open proposal, through the real services: the
+        success definition of a narrow launch, tightened with a recorded rationale."""
+        initiative = next((i for _, i in created if i.title == REFRAMED), None)
+        if initiative is None:
+            return 0, 0
+        metric = initiative.primary_metric
+        portfolio_services.reframe(
+            initiative=initiative,
+            user=people["manager"],
+            values={"ship_threshold": metric.ship_threshold - 3},
+            rationale=(
+                "Finance now prices the summariser at three seconds of agent time per call: the "
+                "threshold moves from 45 to 42 seconds so the saving still covers its cost."
+            ),
+        )
+        # As the worker would on commit: the status against the new definition.
+        recompute(metric_ids=[metric.pk])
+        portfolio_services.propose_reframe(
+            initiative=initiative,
+            user=initiative.business_owner,
+            values={"comparison_window_days": 21},
+            reason="Call volumes swing weekly; three weeks smooth out the month-end peak.",
+        )
+        return 1, 1
 
     def _reviews(self, created, people, now: datetime) -> Counter:
         """The readiness reviews of the initiatives created now, as their history made them.
