@@ -43,16 +43,22 @@ def label(model) -> str:
     return model._meta.label_lower
 
 
-def sources() -> dict[str, type]:
-    return dict(_sources)
-
-
 register(GateDecision)
+
+
+class _Encoder(DjangoJSONEncoder):
+    """Times in UTC to the microsecond, as the database hands them back whatever offset the
+    writer used; the rest as Django encodes it."""
+
+    def default(self, o):
+        if isinstance(o, datetime) and o.tzinfo is not None:
+            return _moment(o)
+        return super().default(o)
 
 
 def normalise(payload: dict) -> dict:
     """The payload as the JSON column will hand it back: dates, decimals and ids as JSON."""
-    return json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
+    return json.loads(json.dumps(payload, cls=_Encoder))
 
 
 def _moment(at: datetime) -> str:
@@ -205,14 +211,10 @@ def verify(initiative_ids: Iterable[int] | None = None) -> tuple[int, list[Break
     for (source, pk), row in rows.items():
         if (source, pk) in sealed:
             continue
-        chain = _initiative_of(row)
+        chain = row.audit_initiative
         if chain not in broken:
             broken[chain] = Break(chain, None, f"the {source} row {pk} was never sealed.")
     return count, [broken[k] for k in sorted(broken)]
-
-
-def _initiative_of(row) -> int:
-    return row.audit_initiative
 
 
 def _source_rows(initiative_ids: list[int] | None) -> dict[tuple[str, int], object]:

@@ -84,10 +84,18 @@ def may_decide_review(initiative, user) -> bool:
 
 
 def may_reframe(initiative, user) -> bool:
-    """Change the success definition after gate 1: a programme manager with no stake."""
+    """Change the success definition after gate 1: a programme manager with no stake in the
+    initiative at any time since the definition was frozen (handing ownership on first does
+    not qualify anyone to move the goalposts)."""
     if not (_signed_in(user) and is_programme_manager(user)):
         return False
-    return not initiative.is_owned_by(user)
+    frozen_at = (
+        initiative.decisions.filter(transition="approve_frame")
+        .order_by("-decided_at")
+        .values_list("decided_at", flat=True)
+        .first()
+    )
+    return not held_stake(initiative, user, since=frozen_at)
 
 
 def may_create_initiative(user) -> bool:

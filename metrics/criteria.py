@@ -121,13 +121,6 @@ def _fresh_deliveries_of(metric, feeds: list, now: datetime) -> dict[int, dateti
     )
 
 
-def _snapshot(initiative):
-    metric = initiative.primary_metric
-    if metric is None:
-        return None, None
-    return metric, metric.latest_snapshot
-
-
 def _day(moment) -> str:
     return f"{moment.day} {moment:%b %Y}"
 
@@ -142,34 +135,54 @@ def _definition_in_force(initiative):
     )
 
 
+def _judged_snapshot(initiative, noun: str, subject: str):
+    """(metric, snapshot, anchor, refusal): the primary metric's latest snapshot if gate 4 may
+    judge on it, else a failing Result saying why.
+
+    A snapshot counts only when it was computed during this narrow launch, after the latest
+    reframe, and against the definition in force now (a recompute that read the metric just
+    before a reframe committed is not judged on the new threshold).
+    """
+    metric = initiative.primary_metric
+    snapshot = metric.latest_snapshot if metric is not None else None
+    anchor = None
+    if metric is None:
+        refusal = Result(False, "No primary metric is defined.")
+    elif snapshot is None:
+        refusal = Result(False, f"No {noun} of {metric.name} has been computed yet.")
+    elif snapshot.computed_at < initiative.stage_entered_at:
+        # A status from before this launch (thin slice, or a launch since rolled back) says
+        # nothing about the narrow launch the gate is judging.
+        refusal = Result(False, f"{subject} predates the narrow launch; awaiting a recompute.")
+    else:
+        anchor = _definition_in_force(initiative)
+        reframed = anchor is not None and anchor.transition == T.REFRAME
+        if (reframed and snapshot.computed_at < anchor.decided_at) or not snapshot.judged_on(
+            metric
+        ):
+            since = f" of {_day(anchor.decided_at)}" if reframed else ""
+            refusal = Result(
+                False,
+                f"{subject} predates the reframe{since}; awaiting a recompute against the "
+                "new definition.",
+            )
+        else:
+            refusal = None
+    return metric, snapshot, anchor, refusal
+
+
 @registry.register(T.WIDEN, key="pilot_meets_threshold", label="Pilot meets the ship threshold")
 def pilot_meets_threshold(initiative) -> Result:
-    """Judged on a snapshot computed against the success definition in force now: one older
-    than the latest reframe waits for a recompute. The sentence says which threshold it judged
-    against and since when."""
-    metric, snapshot = _snapshot(initiative)
-    if metric is None:
-        return Result(False, "No primary metric is defined.")
-    if metric.ship_threshold is None:
+    """Judged on a snapshot computed against the success definition in force now. The
+    sentence says which threshold it judged against and since when."""
+    metric = initiative.primary_metric
+    if metric is not None and metric.ship_threshold is None:
         return Result(False, f"{metric.name} has no ship threshold.")
-    if snapshot is None:
-        return Result(False, f"No status of {metric.name} has been computed yet.")
-    if snapshot.computed_at < initiative.stage_entered_at:
-        return Result(
-            False, "The metric's status predates the narrow launch; awaiting a recompute."
-        )
-    anchor = _definition_in_force(initiative)
-    if (
-        anchor is not None
-        and anchor.transition == T.REFRAME
-        and (snapshot.computed_at < anchor.decided_at)
-    ):
-        return Result(
-            False,
-            f"The metric's status predates the reframe of {_day(anchor.decided_at)}; "
-            "awaiting a recompute against the new definition.",
-        )
-    # The snapshot was computed against the definition in force now: its verdict holds.
+    metric, snapshot, anchor, refusal = _judged_snapshot(
+        initiative, "status", "The metric's status"
+    )
+    if refusal is not None:
+        return refusal
     since = ""
     if anchor is not None:
         how = "reframe" if anchor.transition == T.REFRAME else "gate 1"
@@ -187,13 +200,9 @@ def pilot_meets_threshold(initiative) -> Result:
 
 @registry.register(T.WIDEN, key="pilot_beats_baseline", label="Pilot beats the baseline")
 def pilot_beats_baseline(initiative) -> Result:
-    metric, snapshot = _snapshot(initiative)
-    if metric is None or snapshot is None:
-        return Result(False, "No computed comparison of the pilot with the baseline yet.")
-    if snapshot.computed_at < initiative.stage_entered_at:
-        # A comparison from before this launch (thin slice, or a launch since rolled back)
-        # says nothing about the narrow launch the gate is judging.
-        return Result(False, "The comparison predates the narrow launch; awaiting a recompute.")
+    metric, snapshot, _, refusal = _judged_snapshot(initiative, "comparison", "The comparison")
+    if refusal is not None:
+        return refusal
     needed = settings.GANTRY_GATE_CONFIDENCE
     if snapshot.confidence is None:
         return Result(
@@ -204,7 +213,7 @@ def pilot_beats_baseline(initiative) -> Result:
     # The lift beside the confidence is the lift of the means the test compared; a total's or
     # latest value's own lift is stated too, labelled, so the sentence never pairs a figure
     # with a confidence about another one.
-    lifts = lift_text(metric.aggregation, snapshot.lift, snapshot.mean_lift)
+    lifts = lift_text(snapshot.aggregation or metric.aggregation, snapshot.lift, snapshot.mean_lift)
     lift = f"{lifts}, " if lifts else ""
     if snapshot.confidence >= needed:
         return Result(

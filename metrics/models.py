@@ -375,6 +375,11 @@ class MetricSnapshot(models.Model):
     )
     verdict = models.CharField(max_length=20, choices=Verdict.choices)
     summary = models.CharField(max_length=300)
+    # The definition this snapshot was judged against, as the recompute read it: gate 4 uses
+    # a snapshot only while the metric's definition is still this one.
+    ship_threshold = models.FloatField(null=True, blank=True)
+    aggregation = models.CharField(max_length=10, choices=Aggregation.choices, blank=True)
+    direction = models.CharField(max_length=10, choices=Direction.choices, blank=True)
 
     class Meta:
         ordering = ["-computed_at", "-id"]
@@ -385,3 +390,20 @@ class MetricSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.metric} {self.verdict} at {self.computed_at:%Y-%m-%d %H:%M}"
+
+    def judged_on(self, metric: Metric) -> bool:
+        """Whether this snapshot was computed against the metric's current definition.
+
+        Snapshots from before the definition was recorded on them (no aggregation) are taken
+        as they are; the reframe's time still guards them.
+        """
+        if not self.aggregation:
+            return True
+        threshold = None if metric.ship_threshold is None else float(metric.ship_threshold)
+        window = round((self.window_end - self.window_start) / timedelta(days=1))
+        return (self.ship_threshold, self.aggregation, self.direction, window) == (
+            threshold,
+            metric.aggregation,
+            metric.direction,
+            metric.comparison_window_days,
+        )

@@ -283,7 +283,17 @@ def evaluate(
         confidence=comparison.confidence,
         verdict=verdict,
         summary=summary[:300],
+        **_definition(metric),
     )
+
+
+def _definition(metric: Metric) -> dict:
+    """What a snapshot records of the definition it was judged against."""
+    return {
+        "ship_threshold": None if metric.ship_threshold is None else float(metric.ship_threshold),
+        "aggregation": metric.aggregation,
+        "direction": metric.direction,
+    }
 
 
 def failure(metric: Metric, message: str, *, now: datetime) -> MetricSnapshot:
@@ -299,6 +309,7 @@ def failure(metric: Metric, message: str, *, now: datetime) -> MetricSnapshot:
         summary=(
             f"could not be computed: {message}. Check this metric's observations for extreme values"
         )[:300],
+        **_definition(metric),
     )
 
 

@@ -232,3 +232,26 @@ def test_concurrent_appends_to_one_chain_leave_no_gap_and_no_fork(require_postgr
     seqs = list(AuditEntry.objects.filter(initiative=initiative).values_list("seq", flat=True))
     assert sorted(seqs) == list(range(1, 21))
     assert audit.verify([initiative.pk]) == (20, [])
+
+
+def test_a_decision_dated_in_another_timezone_verifies(db, manager):
+    # The database hands times back in UTC; the seal must not depend on the writer's offset.
+    from datetime import timedelta
+    from datetime import timezone as dt_timezone
+
+    from gates.services import import_history
+
+    initiative = InitiativeFactory(framed=True)
+    paris = dt_timezone(timedelta(hours=2))
+    import_history(
+        initiative=initiative,
+        decisions=[
+            {
+                "transition": "approve_frame",
+                "user": manager,
+                "rationale": "Decided in Paris.",
+                "decided_at": (timezone.now() - timedelta(days=3)).astimezone(paris),
+            }
+        ],
+    )
+    assert audit.verify([initiative.pk]) == (1, [])

@@ -266,3 +266,49 @@ def test_a_reframe_recomputes_the_primary_metric_against_the_new_definition(
     outcome = {o.key: o for o in registry.evaluate(launched, T.WIDEN)}["pilot_meets_threshold"]
     assert not outcome.passed
     assert "threshold 95 in force since" in outcome.reason and "reframe" in outcome.reason
+
+
+def test_a_manager_who_hands_ownership_on_still_may_not_reframe(client, launched, manager):
+    pm_owner = UserFactory(username="pm-owner", role=Role.PROGRAMME_MANAGER)
+    launched.operational_owner = pm_owner
+    launched.save()
+    # He hands the role on (recorded), then tries to move the goalposts.
+    from tests.readiness.helpers import change_owner
+
+    change_owner(launched, "operational_owner", None, by=manager)
+    launched.refresh_from_db()
+    assert not launched.is_owned_by(pm_owner)
+    with pytest.raises(PermissionDenied):
+        services.reframe(
+            initiative=launched,
+            user=pm_owner,
+            values={"ship_threshold": Decimal("10")},
+            rationale="Handover done.",
+        )
+    assert launched.metrics.get(is_primary=True).ship_threshold == Decimal("85")
+
+
+def test_a_recompute_that_read_the_old_definition_is_not_judged_on_the_new_one(launched, manager):
+    # A recompute reads the metric, a reframe commits, then the recompute writes its snapshot
+    # (stamped after the reframe): gate 4 must not take that snapshot as judged on 95.
+    from gates.criteria import registry
+    from metrics import status
+    from metrics.models import Metric
+    from metrics.stats import CohortStats
+
+    read_before = Metric.objects.get(pk=launched.primary_metric.pk)  # threshold 85
+    services.reframe(
+        initiative=launched, user=manager, values={"ship_threshold": Decimal("95")}, rationale="Up."
+    )
+    pilot = CohortStats(count=10, mean=90.0, total=900.0, stddev=1.0)
+    baseline = CohortStats(count=10, mean=80.0, total=800.0, stddev=1.0)
+    snapshot = status.evaluate(read_before, pilot, baseline, now=timezone.now(), stale=False)
+    snapshot.save()
+    Metric.objects.filter(pk=read_before.pk).update(latest_snapshot=snapshot)
+    launched = type(launched).objects.get(pk=launched.pk)
+
+    outcomes = {o.key: o for o in registry.evaluate(launched, T.WIDEN)}
+    assert snapshot.verdict == "meeting"  # against 85
+    for key in ("pilot_meets_threshold", "pilot_beats_baseline"):
+        assert not outcomes[key].passed
+        assert "predates the reframe" in outcomes[key].reason
