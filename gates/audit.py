@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, OuterRef, Subquery
 
 from gates.locks import lock_initiative
 from gates.models import AuditEntry, GateDecision
@@ -271,3 +271,15 @@ def _actor_of(row):
         if name and hasattr(row, f"{name}_id"):
             return getattr(row, f"{name}_id")
     return None
+
+
+def heads(initiative_ids: Iterable[int] | None = None) -> list[tuple[int, int, str]]:
+    """(initiative id, last seq, its hash) of each chain: kept somewhere else (a ticket, a
+    signed mail, another system), they prove later that no entry was cut off the end."""
+    last = AuditEntry.objects.filter(initiative_id=OuterRef("initiative_id")).order_by("-seq")
+    entries = AuditEntry.objects.filter(seq=Subquery(last.values("seq")[:1])).order_by(
+        "initiative_id"
+    )
+    if initiative_ids is not None:
+        entries = entries.filter(initiative_id__in=list(initiative_ids))
+    return list(entries.values_list("initiative_id", "seq", "hash"))

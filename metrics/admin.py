@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from gates.admin import ReadOnlyAdmin
 from metrics.models import DataFeed, Delivery, FeedEvent, Metric
 
 
@@ -18,18 +19,11 @@ class MetricAdmin(admin.ModelAdmin):
             return False
         return super().has_change_permission(request, obj)
 
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Feeds change only through the services, which record and seal each step."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
     def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+        # Deleting the primary metric would take its observations and snapshots with it.
+        if obj is not None and obj.is_primary:
+            return False
+        return super().has_delete_permission(request, obj)
 
 
 @admin.register(DataFeed)

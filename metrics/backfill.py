@@ -3,8 +3,13 @@
 Observations stored before deliveries were recorded (migration 0006 calls this with its
 historical models), or written in bulk by an import or the demo, have no Delivery row, so
 gate 2, the stale check and the delivery record would not see them. Each feed's rows that
-share an ingestion time were one delivery: this records it (as an API delivery whose rows
-were all new, which is what such a row was) and sets the feed's last fresh data from it.
+share an ingestion time were one delivery: this records it (as a delivery whose rows were
+all new, which is what such a row was) and, when its source is known to be the API, sets the
+feed's last fresh data from it.
+
+An upgrade cannot tell which earlier deliveries came through the API and which were CSV
+uploads, so migration 0006 records them with nothing fresh: gate 2 and the stale check wait for
+each feed's next API delivery rather than count a spreadsheet as a live feed.
 """
 
 from __future__ import annotations
@@ -14,10 +19,13 @@ from datetime import timedelta
 from django.db.models import Count, Exists, F, Max, OuterRef, Q
 
 
-def derive_deliveries(feed_model, observation_model, delivery_model, *, feed_ids=None) -> int:
+def derive_deliveries(
+    feed_model, observation_model, delivery_model, *, feed_ids=None, from_api: bool = True
+) -> int:
     """Record the missing deliveries of the feeds (all when `feed_ids` is None) and move each
-    feed's `last_fresh_at` forward to its newest delivery with fresh rows. Returns how many
-    deliveries it recorded; running it again records none."""
+    feed's `last_fresh_at` forward to its newest delivery with fresh rows. `from_api=False`
+    records them as history only, none fresh. Returns how many deliveries it recorded;
+    running it again records none."""
     feeds = feed_model._base_manager.all()
     if feed_ids is not None:
         feeds = feeds.filter(pk__in=list(feed_ids))
@@ -48,7 +56,7 @@ def derive_deliveries(feed_model, observation_model, delivery_model, *, feed_ids
                 received=g["n"],
                 created=g["n"],
                 duplicates=0,
-                fresh=g["fresh"],
+                fresh=g["fresh"] if from_api else 0,
             )
             for g in groups
         ]

@@ -56,10 +56,10 @@ def fresh_data(initiative) -> Result:
     if not feeds:
         return Result(False, "No active live feed with an owner delivers data.")
     now = timezone.now()
+    # From the delivery times themselves, not the beat job's is_stale flag: that flag is
+    # written without the initiative's lock, and says nothing the times do not.
     fresh = [
-        f
-        for f in feeds.values()
-        if f.last_fresh_at and now - f.last_fresh_at <= f.freshness_window and not f.is_stale
+        f for f in feeds.values() if f.last_fresh_at and now - f.last_fresh_at <= f.freshness_window
     ]
     if fresh:
         carried = _fresh_deliveries_of(metric, fresh, now)

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from django.db import models
 
+from gates.admin import ReadOnlyAdmin
 from metrics.models import Metric
 from portfolio.models import (
     BusinessUnit,
@@ -109,22 +110,10 @@ class PurgatoryFlagAdmin(admin.ModelAdmin):
 
 
 @admin.register(FramingChange)
-class FramingChangeAdmin(admin.ModelAdmin):
+class FramingChangeAdmin(ReadOnlyAdmin):
     """Read-only: framing changes are part of the audit trail."""
 
     list_display = ("initiative", "field", "old_value", "new_value", "changed_by", "changed_at")
     list_filter = ("field",)
     search_fields = ("initiative__title", "reason")
     list_select_related = ("initiative", "changed_by")
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -4,31 +4,16 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.db.models import Q
 
-from gates.permissions import OWNING_ROLES
 from metrics.models import Aggregation, Metric
 from portfolio.models import BusinessUnit, Initiative
-from portfolio.roles import Role
+from portfolio.queries import possible_owners, possible_sponsors
 
 
 class PersonChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj) -> str:
         return obj.get_full_name() or obj.username
-
-
-def _active_people():
-    return get_user_model().objects.filter(is_active=True).order_by("first_name", "username")
-
-
-def possible_owners():
-    """Active people whose role lets them own an initiative (viewers may not)."""
-    return _active_people().filter(groups__name__in=sorted(OWNING_ROLES)).distinct()
-
-
-def executives():
-    """Who may sponsor: active executives and programme managers."""
-    roles = [Role.EXECUTIVE, Role.PROGRAMME_MANAGER]
-    return _active_people().filter(groups__name__in=roles).distinct()
 
 
 class InitiativeForm(forms.ModelForm):
@@ -75,7 +60,16 @@ class InitiativeForm(forms.ModelForm):
         for name in ("sponsor", "business_owner", "operational_owner", "delivery_lead"):
             field = self.fields[name]
             # Owner fields offer only people whose role may own; the sponsor is an executive.
-            people = executives() if name == "sponsor" else possible_owners()
+            people = possible_sponsors() if name == "sponsor" else possible_owners()
+            # The person named now stays a choice even if their role has changed since, so
+            # that an edit of other fields does not trip over them.
+            current = getattr(self.instance, f"{name}_id", None)
+            if current is not None:
+                people = (
+                    get_user_model()
+                    .objects.filter(Q(pk__in=people.values("pk")) | Q(pk=current))
+                    .order_by("first_name", "username")
+                )
             self.fields[name] = PersonChoiceField(
                 queryset=people,
                 required=False,

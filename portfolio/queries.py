@@ -1,10 +1,13 @@
 """Reads for portfolio pages: each returns what a page needs in a fixed number of queries."""
 
+from django.contrib.auth import get_user_model
 from django.db.models import Prefetch, Q, QuerySet
 
 from gates.models import AuditEntry, GateDecision
+from gates.permissions import OWNING_ROLES
 from metrics.models import DataFeed, Metric
 from portfolio.models import Initiative, ProposalStatus, ReframeProposal
+from portfolio.roles import Role
 
 PEOPLE = ("sponsor", "business_owner", "operational_owner", "delivery_lead")
 
@@ -45,3 +48,19 @@ def open_proposals(initiative) -> QuerySet:
     return ReframeProposal.objects.filter(
         initiative=initiative, status=ProposalStatus.OPEN
     ).select_related("proposed_by")
+
+
+def _active_people() -> QuerySet:
+    return get_user_model().objects.filter(is_active=True).order_by("first_name", "username")
+
+
+def possible_owners() -> QuerySet:
+    """Active people whose role lets them own an initiative or hold its work (owners,
+    programme managers, executives); viewers and people with no role may not."""
+    return _active_people().filter(groups__name__in=sorted(OWNING_ROLES)).distinct()
+
+
+def possible_sponsors() -> QuerySet:
+    """Who may sponsor: active executives and programme managers."""
+    roles = [Role.EXECUTIVE, Role.PROGRAMME_MANAGER]
+    return _active_people().filter(groups__name__in=roles).distinct()

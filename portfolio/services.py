@@ -25,6 +25,7 @@ from portfolio.models import (
     Initiative,
     ProposalStatus,
     ReframeProposal,
+    User,
     framing_label,
 )
 
@@ -84,8 +85,6 @@ def _display(field: str, text: str, people: dict[str, str]) -> str:
 
 
 def _people_names(ids: set[str]) -> dict[str, str]:
-    from portfolio.models import User
-
     pks = [int(i) for i in ids if i.isdigit()]
     return {str(u.pk): str(u) for u in User.objects.filter(pk__in=pks)}
 
@@ -161,7 +160,6 @@ def save_framing(*, initiative_form, metric_form, user, reason: str = "") -> Ini
         raise PermissionDenied("Only programme managers and this initiative's owners edit it.")
     reason = (reason or "").strip()
     data = initiative_form.cleaned_data
-    _check_people(data)
 
     with transaction.atomic():
         if creating:
@@ -170,13 +168,19 @@ def save_framing(*, initiative_form, metric_form, user, reason: str = "") -> Ini
             initiative.save()
             current, before, metric_before = initiative, {}, {}
         else:
-            # Read what the change is judged against under the lock every framing write takes.
+            # Read what the change is judged against under the lock every framing write takes,
+            # the writer's right included: an owner replaced meanwhile edits nothing.
             current = lock_initiative(initiative.pk)
+            if not permissions.may_edit_framing(current, user):
+                raise PermissionDenied(
+                    "Only programme managers and this initiative's owners edit it."
+                )
             before = _initiative_values(current)
             metric_before = _metric_values(current.primary_metric)
         after = {f: as_text(data[f]) if f in data else before.get(f, "") for f in INITIATIVE_FIELDS}
         changes = _diff(before, after)
         people_changes = [c for c in changes if c[0] in PEOPLE_FIELDS]
+        _check_people(data, changed={field for field, _, _ in people_changes})
         if people_changes and not creating:
             if not permissions.may_change_owners(current, user):
                 raise PermissionDenied("Only programme managers change owners and the sponsor.")
@@ -219,10 +223,11 @@ def save_framing(*, initiative_form, metric_form, user, reason: str = "") -> Ini
     return initiative
 
 
-def _check_people(data: dict) -> None:
+def _check_people(data: dict, *, changed: set[str]) -> None:
+    """Whoever is newly named in an owner field must have a role that may own."""
     errors = {}
     for field in permissions.OWNER_FIELDS:
-        person = data.get(field)
+        person = data.get(field) if field in changed else None
         if person is not None and not permissions.may_own(person):
             errors[field] = f"{person} cannot own an initiative: their role is viewer."
     if errors:
@@ -322,6 +327,8 @@ def propose_reframe(*, initiative, user, values: dict, reason: str) -> ReframePr
         raise ValidationError({"reason": "Say why the success definition should change."})
     with transaction.atomic():
         current = lock_initiative(initiative.pk)
+        if not permissions.may_propose_reframe(current, user):
+            raise PermissionDenied("Only this initiative's owners propose a reframe.")
         if not is_frozen(current) or current.stage == Stage.STOPPED:
             raise ValidationError("Only a frozen success definition is changed by a proposal.")
         before = _metric_values(current.primary_metric)
@@ -360,7 +367,11 @@ def decline_proposal(*, proposal: ReframeProposal, user, note: str) -> None:
     if not note:
         raise ValidationError({"note": "Say why the proposal is declined."})
     with transaction.atomic():
-        lock_initiative(proposal.initiative_id)
+        current = lock_initiative(proposal.initiative_id)
+        if not permissions.may_reframe(current, user):
+            raise PermissionDenied(
+                "Only a programme manager with no stake in this initiative declines a proposal."
+            )
         _close_proposal(proposal, user=user, status=ProposalStatus.DECLINED, note=note)
 
 

@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.db import transaction
 
+from gates.admin import ReadOnlyAdmin
 from readiness.models import (
     ChecklistItemTemplate,
     ChecklistTemplate,
@@ -112,11 +113,11 @@ class ReadinessReviewAdmin(admin.ModelAdmin):
 
 
 @admin.register(PreLaunchWorkItem)
-class PreLaunchWorkItemAdmin(admin.ModelAdmin):
-    """The status is read-only: gate 4 reads it, so it changes only through
-    `complete_work_item`, which locks the initiative and seals the change in the audit."""
+class PreLaunchWorkItemAdmin(ReadOnlyAdmin):
+    """View only: gate 4 reads open work items, so they are made by a failed review and
+    closed through `complete_work_item`, which locks the initiative and seals the change; an
+    edit or a deletion here would unblock a gate without a trace."""
 
     list_display = ("title", "initiative", "assignee", "due_date", "status")
     list_filter = ("status",)
     list_select_related = ("initiative", "assignee")
-    readonly_fields = ("initiative", "review_item", "status", "done_by", "done_at", "created_at")

@@ -4,8 +4,9 @@ from django.contrib.auth import get_user_model
 from django.db.models import CharField, Count, Exists, OuterRef, Prefetch, Q
 from django.db.models.functions import Cast
 
-from gates.permissions import OWNER_FIELDS, OWNING_ROLES
+from gates.permissions import OWNER_FIELDS
 from portfolio.models import FramingChange, Initiative
+from portfolio.queries import possible_owners
 from portfolio.roles import Role
 from readiness.models import (
     Outcome,
@@ -15,8 +16,6 @@ from readiness.models import (
     ReviewItemEvent,
     WorkStatus,
 )
-
-DELIVERY_DAYS = 14
 
 
 def review_detail(initiative, review_id: int):
@@ -72,14 +71,8 @@ def reviews_of(initiative):
 
 
 def assignable_people():
-    """Who may hold checklist items: active people whose role lets them own work
-    (owners, programme managers, executives); viewers, and people with no role, may not."""
-    return (
-        get_user_model()
-        .objects.filter(is_active=True, groups__name__in=sorted(OWNING_ROLES))
-        .distinct()
-        .order_by("first_name", "username")
-    )
+    """Who may hold checklist items: the people who may own an initiative."""
+    return possible_owners()
 
 
 def eligible_deciders(initiative, *, review=None) -> list:

@@ -1,5 +1,6 @@
-"""Observations stored before deliveries were recorded get their Delivery rows, and each feed
-its last fresh data, so that upgrading does not turn every live feed stale."""
+"""Observations stored before deliveries were recorded get their Delivery rows, as history:
+their source (API or CSV upload) is unknown, so none counts as fresh, and each live feed is
+fresh again with its next API delivery (see metrics.backfill)."""
 
 from django.db import migrations
 
@@ -11,6 +12,7 @@ def forwards(apps, schema_editor):
         apps.get_model("metrics", "DataFeed"),
         apps.get_model("metrics", "Observation"),
         apps.get_model("metrics", "Delivery"),
+        from_api=False,
     )
 
 

@@ -255,3 +255,10 @@ def test_a_decision_dated_in_another_timezone_verifies(db, manager):
         ],
     )
     assert audit.verify([initiative.pk]) == (1, [])
+
+
+def test_verify_audit_prints_each_chain_head_to_keep_elsewhere(history, capsys):
+    call_command("verify_audit", "--heads")
+    out = capsys.readouterr().out
+    last = history.audit_entries.order_by("-seq").first()
+    assert f"initiative {history.pk} entry 3 {last.hash}" in out

@@ -259,6 +259,13 @@ def test_the_primary_metric_is_view_only_in_the_admin(admin_client):
     assert metric.ship_threshold != 1
 
 
+def test_the_primary_metric_cannot_be_deleted_in_the_admin(admin_client):
+    metric = InitiativeFactory(framed=True).primary_metric
+    response = admin_client.post(f"/admin/metrics/metric/{metric.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 403
+    assert type(metric).objects.filter(pk=metric.pk).exists()
+
+
 def test_initiatives_are_not_added_in_the_admin(admin_client):
     # Created on the new-initiative page, where the initial framing is recorded.
     assert admin_client.get("/admin/portfolio/initiative/add/").status_code == 403

@@ -222,3 +222,36 @@ def _metric_data(metric, **overrides) -> dict:
     }
     data.update({f"metric-{k}": v for k, v in overrides.items()})
     return data
+
+
+def test_an_owner_edits_framing_though_a_co_owner_has_since_become_a_viewer(
+    client, framed, viewer, framing_data
+):
+    # Named while an owner, the co-owner's role changed later: other edits still save.
+    type(framed).objects.filter(pk=framed.pk).update(operational_owner=viewer)
+    framed.refresh_from_db()
+    data = framing_data(framed, security_model="Only claims staff see claim data.")
+    response = _post(client, framed.business_owner, framed, data)
+    assert response.status_code == 302
+    framed.refresh_from_db()
+    assert framed.security_model == "Only claims staff see claim data."
+    assert framed.operational_owner == viewer
+
+
+def test_an_owner_replaced_while_editing_saves_nothing(framed, manager):
+    owner = framed.business_owner
+    form = InitiativeForm(
+        _initiative_data(framed, security_model="Loosened."),
+        instance=framed,
+        may_change_people=False,
+    )
+    metric_form = PrimaryMetricForm(
+        _metric_data(framed.primary_metric), instance=framed.primary_metric, prefix="metric"
+    )
+    assert form.is_valid() and metric_form.is_valid()
+    # Between the page's check and the write, a manager names someone else.
+    type(framed).objects.filter(pk=framed.pk).update(business_owner=manager)
+    with pytest.raises(PermissionDenied):
+        services.save_framing(initiative_form=form, metric_form=metric_form, user=owner)
+    framed.refresh_from_db()
+    assert framed.security_model != "Loosened."

@@ -297,3 +297,12 @@ def test_my_work_offers_no_mark_done_to_a_viewer_holding_work(client, work_item,
     client.force_login(cast.delivery_lead)
     PreLaunchWorkItem.objects.filter(pk=work_item.pk).update(assignee=cast.delivery_lead)
     assert f"/work-items/{work_item.pk}/done/" in client.get("/my-work/").content.decode()
+
+
+def test_open_work_items_cannot_be_edited_or_deleted_in_the_admin(admin_client, work_item):
+    # Gate 4 waits for open work: the admin must not unblock it without a trace.
+    url = f"/admin/readiness/prelaunchworkitem/{work_item.pk}/"
+    assert admin_client.post(url + "delete/", {"post": "yes"}).status_code == 403
+    assert admin_client.post(url + "change/", {"status": "done"}).status_code == 403
+    work_item.refresh_from_db()
+    assert work_item.status == WorkStatus.OPEN

@@ -16,9 +16,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--initiative", type=int, action="append", help="Only this initiative's id (repeat)."
         )
+        parser.add_argument(
+            "--heads",
+            action="store_true",
+            help="Also print each chain's last entry and hash, to keep outside Gantry: a later "
+            "run that finds a shorter chain or another hash shows entries cut off the end.",
+        )
 
-    def handle(self, *args, initiative=None, **options):
+    def handle(self, *args, initiative=None, heads=False, **options):
         count, breaks = audit.verify(initiative)
+        if heads:
+            for initiative_id, seq, digest in audit.heads(initiative):
+                self.stdout.write(f"initiative {initiative_id} entry {seq} {digest}")
         for problem in breaks:
             self.stderr.write(f"BROKEN {problem}")
         if breaks:
