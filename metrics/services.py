@@ -108,6 +108,10 @@ def create_feed(*, initiative, user, name: str, kind: str, owner, freshness_hour
     token, digest, hint = _new_token()
     with transaction.atomic():
         _allowed(lock_initiative(initiative.pk), user)
+        # Checked under the lock: two people registering the same name at once get a field
+        # error, not a unique-constraint failure.
+        if DataFeed.objects.filter(initiative=initiative, name__iexact=name.strip()).exists():
+            raise ValidationError({"name": "This initiative already has a feed of that name."})
         now = timezone.now()
         feed = DataFeed.objects.create(
             initiative=initiative,

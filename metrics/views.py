@@ -49,11 +49,16 @@ def feed_create(request, slug: str):
     initiative = _initiative_for_feeds(request, slug)
     form = DataFeedForm(_posted(request), initiative=initiative)
     if request.method == "POST" and form.is_valid():
-        feed, token = services.create_feed(
-            initiative=initiative, user=request.user, **form.cleaned_data
-        )
-        _hand_over(request, feed, token, rotated=False)
-        return redirect("feed-token", initiative.slug, feed.pk)
+        try:
+            feed, token = services.create_feed(
+                initiative=initiative, user=request.user, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            _hand_over(request, feed, token, rotated=False)
+            return redirect("feed-token", initiative.slug, feed.pk)
     return render(
         request,
         "metrics/feed_form.html",

@@ -327,7 +327,7 @@ class ReframeProposal(models.Model):
     with no stake applies it, through a reframe decision, or declines it."""
 
     initiative = models.ForeignKey(
-        Initiative, on_delete=models.CASCADE, related_name="reframe_proposals"
+        Initiative, on_delete=models.PROTECT, related_name="reframe_proposals"
     )
     proposed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"

@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
                 ('status', models.CharField(choices=[('open', 'Open'), ('applied', 'Applied'), ('declined', 'Declined')], default='open', max_length=10)),
                 ('closed_at', models.DateTimeField(blank=True, null=True)),
                 ('closed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('initiative', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reframe_proposals', to='portfolio.initiative')),
+                ('initiative', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='reframe_proposals', to='portfolio.initiative')),
                 ('proposed_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
             options={

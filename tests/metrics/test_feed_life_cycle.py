@@ -652,3 +652,28 @@ def test_purgatory_counts_only_active_live_feeds_as_stale(initiative, manager):
     assert detect()[initiative.pk]["borrowed_data"] == (
         "1 of 2 live feed(s) missed their freshness window."
     )
+
+
+def test_a_second_feed_of_the_same_name_is_a_field_error_not_a_crash(initiative, manager):
+    from django.core.exceptions import ValidationError
+
+    services.create_feed(
+        initiative=initiative,
+        user=manager,
+        name="Claims events",
+        kind="live",
+        owner=manager,
+        freshness_hours=24,
+    )
+    # As the second of two people submitting at once would meet it, past the form's check.
+    with pytest.raises(ValidationError) as error:
+        services.create_feed(
+            initiative=initiative,
+            user=manager,
+            name="claims events ",
+            kind="live",
+            owner=manager,
+            freshness_hours=24,
+        )
+    assert "already has a feed of that name" in str(error.value.message_dict["name"])
+    assert initiative.feeds.count() == 1
