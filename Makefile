@@ -2,7 +2,7 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements.lock requirements-dev.lock pyproject.toml | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock requirements-dev.lock pyproject.toml package-lock.json | cksum | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -14,6 +14,8 @@ $(BIN)/python:
 $(STAMP): | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.lock
+	# Test-only: axe-core for the accessibility checks in Chromium (skipped without npm).
+	if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --silent; fi
 	rm -f $(VENV)/.installed-*
 	touch $@
 
