@@ -360,6 +360,7 @@ class FlagKind(models.TextChoices):
     BORROWED_DATA = "borrowed_data", "Borrowed or stale data"
     STUCK = "stuck", "Stuck in stage"
     BELOW_THRESHOLD = "below_threshold", "Primary metric below threshold"
+    METRIC_ERROR = "metric_error", "Metric status could not be computed"
 
 
 class StageLimit(models.Model):

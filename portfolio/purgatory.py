@@ -89,7 +89,23 @@ def detect(*, now: datetime | None = None) -> dict[int, dict[str, str]]:
             flags[row["pk"]] = found
     for initiative_id, reason in _below_threshold(now).items():
         flags.setdefault(initiative_id, {})[FlagKind.BELOW_THRESHOLD] = reason
+    for initiative_id, reason in _metric_errors().items():
+        flags.setdefault(initiative_id, {})[FlagKind.METRIC_ERROR] = reason
     return flags
+
+
+def _metric_errors() -> dict[int, str]:
+    """Initiatives whose primary metric's latest recompute failed: nobody can judge it until
+    a person looks at its data."""
+    rows = (
+        Metric.objects.filter(is_primary=True, latest_snapshot__verdict=Verdict.ERROR)
+        .exclude(initiative__stage=Stage.STOPPED)
+        .values_list("initiative_id", "name", "latest_snapshot__summary")
+    )
+    return {
+        initiative_id: f"The status of {name} {summary}"[:300]
+        for initiative_id, name, summary in rows
+    }
 
 
 def _below_threshold(now: datetime) -> dict[int, str]:

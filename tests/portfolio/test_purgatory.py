@@ -663,3 +663,24 @@ def test_detection_queries_do_not_grow_with_the_portfolio(manager, django_assert
     flagged_portfolio(8)
     with django_assert_num_queries(len(few.captured_queries)):
         assert len(purgatory.detect()) == 10
+
+
+# A recompute that failed ---------------------------------------------------------------------
+def test_a_primary_metric_whose_recompute_failed_is_flagged_with_the_message(manager):
+    initiative = initiative_in(Stage.NARROW_LAUNCH, user=manager)
+    MetricSnapshotFactory(
+        metric=primary(initiative),
+        verdict=Verdict.ERROR,
+        summary="could not be computed: value out of range: overflow.",
+        latest=True,
+    )
+    purgatory.sync_flags()
+    reason = active(initiative)[FlagKind.METRIC_ERROR]
+    assert reason == (
+        "The status of First-contact resolution could not be computed: "
+        "value out of range: overflow."
+    )
+    # A good recompute clears it.
+    MetricSnapshotFactory(metric=primary(initiative), verdict=Verdict.MEETING, latest=True)
+    purgatory.sync_flags()
+    assert FlagKind.METRIC_ERROR not in active(initiative)
