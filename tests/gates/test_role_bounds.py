@@ -177,3 +177,20 @@ def test_a_stake_held_before_the_review_opened_does_not_count(manager):
     _set_owner(initiative, "delivery_lead", None, by=manager)
     advance(initiative, Stage.READINESS_REVIEW, user=manager)
     assert permissions.may_decide_review(initiative, pm)
+
+
+@pytest.mark.parametrize("action", ["rotate", "pause", "retire", "resume"])
+def test_a_viewer_named_as_owner_cannot_touch_a_feed_or_its_token(
+    client, viewer_owned, viewer, action
+):
+    from tests.factories import DataFeedFactory
+
+    feed = DataFeedFactory(initiative=viewer_owned, owner=viewer)
+    before = (feed.token_hash, feed.status)
+    client.force_login(viewer)
+    url = f"/initiatives/{viewer_owned.slug}/feeds/{feed.pk}/{action}/"
+    assert client.get(url).status_code == 403
+    assert client.post(url, {"reason": "Mine now."}).status_code == 403
+    feed.refresh_from_db()
+    assert (feed.token_hash, feed.status) == before
+    assert not feed.events.exists()
