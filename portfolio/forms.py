@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 
 from metrics.models import Aggregation, Metric
-from portfolio.models import BusinessUnit, Initiative
+from portfolio.models import FRAMING_FIELDS, BusinessUnit, Initiative
 from portfolio.queries import possible_owners, possible_sponsors
 
 
@@ -27,19 +27,7 @@ class InitiativeForm(forms.ModelForm):
 
     class Meta:
         model = Initiative
-        fields = [
-            "title",
-            "summary",
-            "business_unit",
-            "sponsor",
-            "business_owner",
-            "operational_owner",
-            "delivery_lead",
-            "decision_changed",
-            "security_model",
-            "logging_evidence",
-            "narrow_audience",
-        ]
+        fields = list(FRAMING_FIELDS)
         widgets = {
             "summary": forms.Textarea(attrs={"rows": 3}),
             "decision_changed": forms.Textarea(attrs={"rows": 3}),

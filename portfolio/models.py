@@ -240,6 +240,22 @@ class Initiative(ConcurrentTransitionMixin, models.Model):
         self._enter_stage()
 
 
+# The initiative's framing fields, in the order a person reads them: the framing form edits
+# them and every change to one of them is recorded as a FramingChange.
+FRAMING_FIELDS = (
+    "title",
+    "summary",
+    "business_unit",
+    "sponsor",
+    "business_owner",
+    "operational_owner",
+    "delivery_lead",
+    "decision_changed",
+    "security_model",
+    "logging_evidence",
+    "narrow_audience",
+)
+
 FRAMING_LABELS = {
     "business_unit": "Business unit",
     "decision_changed": "Decision or workflow it changes",

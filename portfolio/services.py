@@ -21,6 +21,7 @@ from gates.models import GateDecision
 from gates.services import seal
 from gates.stages import Stage, Transition
 from portfolio.models import (
+    FRAMING_FIELDS,
     FramingChange,
     Initiative,
     ProposalStatus,
@@ -29,20 +30,7 @@ from portfolio.models import (
     framing_label,
 )
 
-# Framing fields of the initiative, in the order a person reads them.
-INITIATIVE_FIELDS = (
-    "title",
-    "summary",
-    "business_unit",
-    "sponsor",
-    "business_owner",
-    "operational_owner",
-    "delivery_lead",
-    "decision_changed",
-    "security_model",
-    "logging_evidence",
-    "narrow_audience",
-)
+INITIATIVE_FIELDS = FRAMING_FIELDS
 PEOPLE_FIELDS = ("sponsor", *permissions.OWNER_FIELDS)
 # The primary metric's definition: frozen at gate 1, changed after it only by a reframe.
 METRIC_FIELDS = (
