@@ -80,11 +80,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def create_fixture(metric_count: int):
     """One initiative owned by one user, its metrics and one live feed; returns (feed, token)."""
+    from django.contrib.auth.models import Group
+
     from metrics import services
     from metrics.models import FeedKind, Metric
     from portfolio.models import BusinessUnit, Initiative, User
+    from portfolio.roles import Role
 
     owner = User.objects.create_user("bench-owner", password=None)
+    # The role bounds every power: only an owner by role may manage the feed it is named on.
+    owner.groups.add(Group.objects.get_or_create(name=Role.OWNER)[0])
     unit = BusinessUnit.objects.create(name="Benchmarks", slug="benchmarks")
     initiative = Initiative.objects.create(
         title="Ingestion benchmark", business_unit=unit, business_owner=owner
