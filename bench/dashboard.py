@@ -371,7 +371,8 @@ def load_history(args, portfolio, now) -> int:
 
     columns = (
         "metric_id", "computed_at", "window_start", "window_end", "pilot_value", "pilot_count",
-        "baseline_value", "baseline_count", "verdict", "summary",
+        "baseline_value", "baseline_count", "verdict", "summary", "ship_threshold",
+        "aggregation", "direction",
     )  # fmt: skip
     statement = f"COPY {MetricSnapshot._meta.db_table} ({', '.join(columns)}) FROM STDIN"
     rows = 0
@@ -387,6 +388,8 @@ def load_history(args, portfolio, now) -> int:
                         metric.pk, computed, computed - window, computed,
                         99.0 if verdict == "below" else 101.0, 40, 100.0, 40, verdict,
                         f"{verdict} (benchmark history)",
+                        None if metric.ship_threshold is None else float(metric.ship_threshold),
+                        metric.aggregation, metric.direction,
                     )
                 )  # fmt: skip
                 rows += 1
