@@ -4,16 +4,21 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
-from django.views.decorators.http import require_POST
+from django.urls import reverse
 
 from gates import services
 from gates.forms import DecisionForm
+from gates.http import post_only
 from gates.stages import Transition
 from portfolio.models import Initiative
 from portfolio.views import render_initiative
 
 
-@require_POST
+def _initiative_page(request, slug: str, **kwargs) -> str:
+    return reverse("initiative-detail", args=[slug])
+
+
+@post_only(_initiative_page, "Decisions are taken with the form on this page.")
 def decide(request, slug: str, transition: str):
     if transition not in Transition.values:
         raise Http404("No such transition.")

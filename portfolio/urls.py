@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, reverse
 
 from gates import views as gate_views
+from gates.http import post_only
 from metrics import api as metrics_api
 from metrics import views as metrics_views
 from portfolio import views
@@ -77,6 +78,16 @@ urlpatterns = [
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),
         name="login",
+    ),
+    # Django's logout takes only POST (the button in the top bar); a typed or bookmarked
+    # /accounts/logout/ goes home instead of to a blank 405.
+    path(
+        "accounts/logout/",
+        post_only(
+            lambda request: reverse("home"),
+            "To sign out, use the “Sign out” button at the top of the page.",
+        )(auth_views.LogoutView.as_view()),
+        name="logout",
     ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),

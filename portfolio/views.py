@@ -10,13 +10,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
 
 from gates import audit, permissions
 from gates import services as gate_services
 from gates.criteria import registry
 from gates.forms import DecisionForm
+from gates.http import post_only
 from gates.stages import NEXT_GATE, PATH, Stage, Transition
 from metrics.charts import trend
 from metrics.models import Metric, Verdict
@@ -372,7 +373,11 @@ def initiative_propose(request, slug: str):
     return _success_definition(request, slug, propose=True)
 
 
-@require_POST
+def _reframe_page(request, slug: str, **kwargs) -> str:
+    return reverse("initiative-reframe", args=[slug])
+
+
+@post_only(_reframe_page, "Proposals are declined with the form on this page.")
 def proposal_decline(request, slug: str, proposal_id: int):
     proposal = get_object_or_404(
         ReframeProposal.objects.select_related("initiative", "proposed_by"),

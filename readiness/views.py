@@ -4,12 +4,13 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
 
 from gates import services as gate_services
 from gates.forms import DecisionForm
+from gates.http import post_only
 from gates.permissions import may_decide_review, may_own
 from gates.stages import Transition
 from portfolio.models import Initiative
@@ -46,7 +47,21 @@ def _back(item: ReviewItem):
     return redirect(f"{item.review.get_absolute_url()}#item-{item.pk}")
 
 
-@require_POST
+# Where a GET on an action URL goes (gates.http.post_only): the page whose form posts there,
+# built from the URL alone.
+def _review_page(request, slug: str, review_id: int, **kwargs) -> str:
+    return reverse("review-detail", args=[slug, review_id])
+
+
+def _item_on_review_page(request, slug: str, review_id: int, item_id: int) -> str:
+    return f"{_review_page(request, slug, review_id)}#item-{item_id}"
+
+
+def _my_work_page(request, **kwargs) -> str:
+    return reverse("my-work")
+
+
+@post_only(_item_on_review_page, "Items are assigned with the form on this page.")
 def item_assign(request, slug: str, review_id: int, item_id: int):
     """Assign, reassign or (with no assignee) unassign an item.
 
@@ -89,7 +104,7 @@ def item_assign(request, slug: str, review_id: int, item_id: int):
     return _back(item)
 
 
-@require_POST
+@post_only(_item_on_review_page, "Items are checked with the form on this page.")
 def item_check(request, slug: str, review_id: int, item_id: int):
     item = _item(slug, review_id, item_id)
     services.require_assignee(item, request.user)
@@ -123,7 +138,7 @@ def item_check(request, slug: str, review_id: int, item_id: int):
     return review_detail(request, slug, review_id, bound={("check", item.pk): form}, status=400)
 
 
-@require_POST
+@post_only(_item_on_review_page, "Items are unchecked with the button on this page.")
 def item_uncheck(request, slug: str, review_id: int, item_id: int):
     item = _item(slug, review_id, item_id)
     services.require_assignee(item, request.user)
@@ -145,7 +160,7 @@ def item_uncheck(request, slug: str, review_id: int, item_id: int):
     return _back(item)
 
 
-@require_POST
+@post_only(_review_page, "Reviews are decided with the form on this page.")
 def review_decide(request, slug: str, review_id: int, transition: str):
     """Pass or fail the review from its own page, through the one decision service."""
     if transition not in (Transition.PASS_REVIEW, Transition.FAIL_REVIEW):
@@ -182,7 +197,7 @@ def review_decide(request, slug: str, review_id: int, transition: str):
     return redirect(review)
 
 
-@require_POST
+@post_only(_my_work_page, "Pre-launch work is marked done with the button on this page.")
 def work_item_done(request, work_item_id: int):
     work_item = get_object_or_404(PreLaunchWorkItem, pk=work_item_id)
     services.complete_work_item(work_item=work_item, user=request.user)

@@ -303,12 +303,14 @@ def test_view_answers_404_to_an_unknown_transition(client, cast):
     assert response.status_code == 404
 
 
-def test_view_refuses_get_on_the_decision_url(client, cast):
+def test_a_get_on_the_decision_url_decides_nothing_and_goes_to_the_initiative_page(client, cast):
     client.force_login(cast.people["programme_manager"])
     response = client.get(f"/initiatives/{cast.initiative.slug}/decide/approve_frame/")
-    assert response.status_code == 405
+    assert response.status_code == 302
+    assert response["Location"] == f"/initiatives/{cast.initiative.slug}/"
     cast.initiative.refresh_from_db()
     assert cast.initiative.stage == Stage.FRAME
+    assert not GateDecision.objects.exists()
 
 
 # Framing forms ------------------------------------------------------------------------------
