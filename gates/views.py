@@ -51,6 +51,6 @@ def decide(request, slug: str, transition: str):
     messages.success(
         request,
         f"{decision.get_transition_display()} recorded: "
-        f"{initiative.title} is now in {initiative.get_stage_display()}.",
+        f"{initiative.title} is now {initiative.where}.",
     )
     return redirect(initiative)

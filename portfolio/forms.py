@@ -77,6 +77,12 @@ class InitiativeForm(forms.ModelForm):
         return title
 
 
+def _window_bounds(form) -> None:
+    """The browser allows the window the server allows: 1 to 365 days."""
+    field = form.fields["comparison_window_days"]
+    field.widget.attrs.update(min=1, max=365)
+
+
 def _plain_numbers(form) -> None:
     """Thresholds as a person typed them: 46, not the column's 46.000000."""
     for name in ("ship_threshold", "baseline"):
@@ -104,6 +110,7 @@ class PrimaryMetricForm(forms.ModelForm):
     def __init__(self, *args, frozen: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         _plain_numbers(self)
+        _window_bounds(self)
         for name in ("name", "unit"):
             self.fields[name].required = False
         # Left out of a post, the aggregation stays what it was (mean for a new metric).
@@ -162,6 +169,7 @@ class ReframeForm(forms.ModelForm):
     def __init__(self, *args, rationale_label: str = "Rationale", **kwargs):
         super().__init__(*args, **kwargs)
         _plain_numbers(self)
+        _window_bounds(self)
         self.fields["rationale"].label = rationale_label
 
     def clean_rationale(self) -> str:

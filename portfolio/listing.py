@@ -25,7 +25,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Lower
 
 from gates.stages import PATH, Stage
 from metrics.models import Metric, Verdict
@@ -157,8 +157,21 @@ def sort_keys(sort: str | None) -> list:
     name = (sort or "title").lstrip("-")
     descending = ((sort or "").startswith("-") and name in SORTS) != (name in REVERSED)
     first, *rest = SORTS.get(name, SORTS["title"])
-    key = F(first).desc(nulls_last=True) if descending else F(first).asc(nulls_last=True)
-    return [key, *(F(f).asc(nulls_last=True) for f in rest), "pk"]
+    key = _expr(first).desc(nulls_last=True) if descending else _expr(first).asc(nulls_last=True)
+    return [key, *(_expr(f).asc(nulls_last=True) for f in rest), "pk"]
+
+
+# Names sort as a person reads them: "api gateway" between "Alpha" and "Beta", not after "Z".
+TEXT_SORTS = {
+    "title",
+    "business_unit__name",
+    "business_owner__last_name",
+    "business_owner__first_name",
+}
+
+
+def _expr(field: str):
+    return Lower(field) if field in TEXT_SORTS else F(field)
 
 
 def with_flags(qs: QuerySet) -> QuerySet:

@@ -150,6 +150,13 @@ class Initiative(ConcurrentTransitionMixin, models.Model):
         return next((m for m in self.metrics.all() if m.is_primary), None)
 
     @property
+    def where(self) -> str:
+        """Where the initiative stands, as a sentence says it: "in thin slice", "stopped"."""
+        if self.stage == Stage.STOPPED:
+            return "stopped"
+        return f"in {self.get_stage_display().lower()}"
+
+    @property
     def days_in_stage(self) -> int:
         return (timezone.now() - self.stage_entered_at).days
 

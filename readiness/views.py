@@ -192,7 +192,7 @@ def review_decide(request, slug: str, review_id: int, transition: str):
     messages.success(
         request,
         f"Review {'passed' if transition == Transition.PASS_REVIEW else 'failed'}: "
-        f"{initiative.title} is now in {initiative.get_stage_display()}.",
+        f"{initiative.title} is now {initiative.where}.",
     )
     return redirect(review)
 

@@ -1,8 +1,11 @@
 """Small template filters shared by Gantry's pages."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 from django import template
+from django.utils import timezone
+from django.utils.timesince import timesince
 
 from metrics.status import fmt
 
@@ -25,3 +28,13 @@ def exact(value) -> str:
     if isinstance(value, Decimal):
         return f"{value.normalize():f}"
     return str(value)
+
+
+@register.filter
+def ago(moment) -> str:
+    """ "3 hours ago", or "just now" within the minute (never "0 minutes ago")."""
+    if moment is None:
+        return ""
+    if timezone.now() - moment < timedelta(minutes=1):
+        return "just now"
+    return f"{timesince(moment)} ago"

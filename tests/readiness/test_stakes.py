@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
 
 from gates.permissions import may_decide_review
 from gates.stages import Stage
@@ -306,3 +307,12 @@ def test_open_work_items_cannot_be_edited_or_deleted_in_the_admin(admin_client, 
     assert admin_client.post(url + "change/", {"status": "done"}).status_code == 403
     work_item.refresh_from_db()
     assert work_item.status == WorkStatus.OPEN
+
+
+def test_overdue_work_is_said_in_words_not_colour_alone(client, work_item, cast):
+    PreLaunchWorkItem.objects.filter(pk=work_item.pk).update(
+        due_date=timezone.localdate() - timedelta(days=9)
+    )
+    client.force_login(work_item.assignee)
+    body = client.get("/my-work/").content.decode()
+    assert "overdue by 1\xa0week, 2\xa0days" in body
