@@ -28,7 +28,8 @@ class Transition(models.TextChoices):
     PASS_REVIEW = "pass_review", "Pass readiness review"
     FAIL_REVIEW = "fail_review", "Fail readiness review"
     WIDEN = "widen", "Widen launch"
-    ROLL_BACK = "roll_back", "Roll back to thin slice"
+    # From narrow launch back to thin slice; from wide launch back to narrow launch.
+    ROLL_BACK = "roll_back", "Roll back"
     STOP = "stop", "Stop initiative"
     REOPEN = "reopen", "Reopen"
     # Not a stage change: a new success definition after gate 1, recorded like a decision.
@@ -43,7 +44,14 @@ NEXT_GATE = {
     Stage.NARROW_LAUNCH: Transition.WIDEN,
 }
 
-STOPPABLE = [Stage.FRAME, Stage.THIN_SLICE, Stage.READINESS_REVIEW, Stage.NARROW_LAUNCH]
+# Every stage but stopped; stopping from wide launch retires the running system.
+STOPPABLE = [
+    Stage.FRAME,
+    Stage.THIN_SLICE,
+    Stage.READINESS_REVIEW,
+    Stage.NARROW_LAUNCH,
+    Stage.WIDE_LAUNCH,
+]
 
 
 class StopReason(models.TextChoices):

@@ -227,3 +227,26 @@ def pilot_beats_baseline(initiative) -> Result:
         f"{confidence_text(snapshot.confidence)} (n = {snapshot.pilot_count} and "
         f"{snapshot.baseline_count}).",
     )
+
+
+@registry.register(
+    T.ROLL_BACK, key="numbers_no_longer_hold", label="The numbers no longer hold", advisory=True
+)
+def numbers_no_longer_hold(initiative) -> Result:
+    """Whether the measured data supports stepping back: advisory, since a person may roll
+    back for a reason the data does not show (the rationale says which)."""
+    metric = initiative.primary_metric
+    snapshot = metric.latest_snapshot if metric is not None else None
+    if snapshot is None:
+        return Result(False, "No status of the primary metric has been computed.")
+    if snapshot.verdict == Verdict.BELOW:
+        return Result(True, f"{metric.name} is below its ship threshold: {snapshot.summary}.")
+    if snapshot.verdict == Verdict.MEETING:
+        return Result(
+            False,
+            f"{metric.name} still meets its ship threshold ({snapshot.summary}); a roll back "
+            "needs a reason of its own.",
+        )
+    return Result(
+        False, f"{metric.name}: {snapshot.get_verdict_display().lower()} — {snapshot.summary}."
+    )

@@ -214,10 +214,19 @@ class Initiative(ConcurrentTransitionMixin, models.Model):
     def widen(self):
         self._enter_stage()
 
+    # Back one step when the numbers no longer hold: a narrow launch returns to thin slice,
+    # a wide launch to its narrow audience.
     @transition(
         field=stage,
         source=Stage.NARROW_LAUNCH,
         target=Stage.THIN_SLICE,
+        conditions=[gate_open(T.ROLL_BACK)],
+        permission=permissions.executive_or_manager,
+    )
+    @transition(
+        field=stage,
+        source=Stage.WIDE_LAUNCH,
+        target=Stage.NARROW_LAUNCH,
         conditions=[gate_open(T.ROLL_BACK)],
         permission=permissions.executive_or_manager,
     )

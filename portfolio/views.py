@@ -155,8 +155,15 @@ def render_initiative(request, slug: str, *, bound_form: DecisionForm | None = N
                 "open": form is bound_form,
             }
         )
+    # Wide launch has no gate ahead, but keeps a lever: what the data says about rolling back.
+    lever = []
+    if initiative.stage == Stage.WIDE_LAUNCH:
+        lever = outcomes.get(Transition.ROLL_BACK) or registry.evaluate(
+            initiative, Transition.ROLL_BACK
+        )
     context = {
         "initiative": initiative,
+        "lever_outcomes": lever,
         "stepper": _stepper(initiative),
         "next_gate": Transition(next_gate) if next_gate else None,
         "next_outcomes": outcomes.get(next_gate, []),

@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='gatedecision',
             name='transition',
-            field=models.CharField(choices=[('approve_frame', 'Approve framing'), ('submit_for_review', 'Submit for readiness review'), ('pass_review', 'Pass readiness review'), ('fail_review', 'Fail readiness review'), ('widen', 'Widen launch'), ('roll_back', 'Roll back to thin slice'), ('stop', 'Stop initiative'), ('reopen', 'Reopen'), ('reframe', 'Reframe success definition')], max_length=40),
+            field=models.CharField(choices=[('approve_frame', 'Approve framing'), ('submit_for_review', 'Submit for readiness review'), ('pass_review', 'Pass readiness review'), ('fail_review', 'Fail readiness review'), ('widen', 'Widen launch'), ('roll_back', 'Roll back'), ('stop', 'Stop initiative'), ('reopen', 'Reopen'), ('reframe', 'Reframe success definition')], max_length=40),
         ),
         migrations.CreateModel(
             name='AuditEntry',

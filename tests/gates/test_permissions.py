@@ -175,11 +175,10 @@ def test_user_transitions_offer_exactly_what_the_table_allows_from_the_stage(cas
     initiative = advance(cast.initiative, stage, user=cast.driver)
     offered = set(services.user_transitions(initiative, cast.people[role]))
     expected = {t.value for t, source, _ in MOVES if role in ALLOWED[t] and source == stage}
-    if (
-        stage in {Stage.FRAME, Stage.READINESS_REVIEW, Stage.NARROW_LAUNCH}
-        and role in (ALLOWED[T.STOP])
-    ):
-        expected.add(T.STOP.value)  # stop leaves every stage before wide launch
+    if stage != Stage.STOPPED and role in ALLOWED[T.STOP]:
+        expected.add(T.STOP.value)  # stop leaves every stage; from wide launch it retires
+    if stage == Stage.WIDE_LAUNCH and role in ALLOWED[T.ROLL_BACK]:
+        expected.add(T.ROLL_BACK.value)  # back to the narrow audience
     assert offered == expected
 
 

@@ -27,10 +27,12 @@ MOVES = [
     (T.FAIL_REVIEW, Stage.READINESS_REVIEW, Stage.THIN_SLICE),
     (T.WIDEN, Stage.NARROW_LAUNCH, Stage.WIDE_LAUNCH),
     (T.ROLL_BACK, Stage.NARROW_LAUNCH, Stage.THIN_SLICE),
+    (T.ROLL_BACK, Stage.WIDE_LAUNCH, Stage.NARROW_LAUNCH),
     (T.STOP, Stage.FRAME, Stage.STOPPED),
     (T.STOP, Stage.THIN_SLICE, Stage.STOPPED),
     (T.STOP, Stage.READINESS_REVIEW, Stage.STOPPED),
     (T.STOP, Stage.NARROW_LAUNCH, Stage.STOPPED),
+    (T.STOP, Stage.WIDE_LAUNCH, Stage.STOPPED),
     (T.REOPEN, Stage.STOPPED, Stage.FRAME),
 ]
 MOVE_IDS = [f"{t.value}-from-{s.value}" for t, s, _ in MOVES]

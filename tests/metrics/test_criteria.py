@@ -541,3 +541,43 @@ def test_a_stale_feed_turns_gate_four_s_threshold_criterion_red_after_a_recomput
     result = widen(launched, "pilot_meets_threshold")
     assert not result.passed
     assert "stale data" in result.reason
+
+
+# Wide launch keeps a lever ---------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("verdict", "passed", "says"),
+    [
+        (Verdict.BELOW, True, "is below its ship threshold"),
+        (Verdict.MEETING, False, "still meets its ship threshold"),
+        (Verdict.STALE, False, "stale data"),
+    ],
+)
+def test_the_wide_launch_page_says_whether_the_numbers_still_hold(
+    client, manager, verdict, passed, says
+):
+    initiative = InitiativeFactory(framed=True)
+    advance(initiative, Stage.WIDE_LAUNCH, user=manager)
+    MetricSnapshotFactory(metric=initiative.primary_metric, verdict=verdict, latest=True)
+    result = outcome(initiative, T.ROLL_BACK, "numbers_no_longer_hold")
+    assert result.passed is passed and says in result.reason
+    client.force_login(manager)
+    body = client.get(initiative.get_absolute_url()).content.decode()
+    assert "The numbers no longer hold" in body and says in body
+    # The lever is offered: back to the narrow audience, or stop.
+    assert f"/initiatives/{initiative.slug}/decide/roll_back/" in body
+    assert f"/initiatives/{initiative.slug}/decide/stop/" in body
+
+
+def test_rolling_back_a_wide_launch_returns_it_to_narrow_launch(manager):
+    initiative = InitiativeFactory(framed=True)
+    advance(initiative, Stage.WIDE_LAUNCH, user=manager)
+    MetricSnapshotFactory(metric=initiative.primary_metric, verdict=Verdict.BELOW, latest=True)
+    decision = gates.decide(
+        initiative=initiative,
+        transition=T.ROLL_BACK,
+        user=manager,
+        rationale="Below threshold for three weeks since the March release.",
+    )
+    assert (decision.from_stage, decision.to_stage) == (Stage.WIDE_LAUNCH, Stage.NARROW_LAUNCH)
+    criteria = {c["key"]: c for c in decision.evidence["criteria"]}
+    assert criteria["numbers_no_longer_hold"]["passed"] is True
