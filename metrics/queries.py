@@ -1,7 +1,8 @@
 """Reads of the metrics app: a fixed number of queries whatever the number of metrics."""
 
+import json
 from collections import defaultdict
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from django.db.models import F, Sum, Window
 from django.db.models.functions import RowNumber, TruncDate
@@ -65,3 +66,21 @@ def delivery_record(initiative, *, days: int = 14) -> list[dict]:
         }
         for feed in feeds
     ]
+
+
+def sample_delivery(initiative) -> str:
+    """A one-item JSON batch to paste into a first delivery: the primary metric, now, and a
+    value in the metric's own unit (its ship threshold, or baseline)."""
+    metric = next((m for m in initiative.metrics.all() if m.is_primary), None)
+    value = 1.0
+    if metric is not None and metric.ship_threshold is not None:
+        value = float(metric.ship_threshold)
+    elif metric is not None and metric.baseline is not None:
+        value = float(metric.baseline)
+    item = {
+        "metric": metric.slug if metric is not None else "metric-slug",
+        "cohort": "pilot",
+        "observed_at": timezone.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "value": value,
+    }
+    return json.dumps([item])

@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 
 from gates.permissions import may_manage_feeds
-from metrics import ingest, services
+from metrics import ingest, queries, services
 from metrics.forms import CsvUploadForm, DataFeedForm, FeedReasonForm, RotateForm
 from metrics.models import DataFeed, DeliverySource, Metric
 from portfolio.models import Initiative
@@ -94,7 +94,12 @@ def feed_token(request, slug: str, feed_id: int):
     """Shows a feed's new token once; afterwards (a reload) says it is gone, with 410."""
     initiative, feed = _feed(request, slug, feed_id)
     handed = request.session.pop(TOKEN_KEY.format(feed.pk), None)
-    context = {"initiative": initiative, "feed": feed, **(handed or {"token": None})}
+    context = {
+        "initiative": initiative,
+        "feed": feed,
+        "sample": queries.sample_delivery(initiative),
+        **(handed or {"token": None}),
+    }
     return render(request, "metrics/token.html", context, status=200 if handed else 410)
 
 

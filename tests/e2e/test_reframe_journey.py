@@ -111,3 +111,21 @@ def test_the_pages_that_guard_evidence_pass_axe(browser_page):
     page.click("button:has-text('Pause feed')")
     expect(page.locator(".errors").first).to_be_visible()
     assert_accessible(page)
+
+
+def test_the_token_page_copies_the_token_with_one_click(browser_page):
+    page = browser_page
+    UserFactory(username="pm", role=Role.PROGRAMME_MANAGER)
+    initiative = InitiativeFactory(title="Invoice matching", framed=True)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    login(page, "pm", PASSWORD)
+    page.goto(page.base_url + initiative.get_absolute_url() + "feeds/new/")
+    page.fill("#id_name", "AP events")
+    page.click("button:has-text('Create feed and token')")
+    token = page.locator("#token").inner_text().strip()
+    button = page.locator("button[data-copy=token]")
+    expect(button).to_be_visible()
+    button.click()
+    expect(button).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == token
+    assert_accessible(page)

@@ -333,3 +333,24 @@ def test_a_factory_feed_is_opened_by_the_token_it_was_given(client, initiative, 
     feed = DataFeedFactory(initiative=initiative, token="gf_known-test-token")
     assert feed.token_hash == hashlib.sha256(b"gf_known-test-token").hexdigest()
     assert deliver(client, feed, "gf_known-test-token", metric).status_code == 201
+
+
+def test_the_token_page_s_sample_uses_now_and_a_value_in_the_metric_s_unit(
+    client, manager, initiative
+):
+    import html
+    import json
+    import re
+
+    from django.utils import timezone
+
+    client.force_login(manager)
+    body = html.unescape(created(client, initiative, feed_data()).content.decode())
+    batch = json.loads(re.search(r"-d '(\[.*?\])'", body).group(1))
+    (sample,) = batch
+    assert sample["metric"] == initiative.primary_metric.slug
+    assert sample["value"] == float(initiative.primary_metric.ship_threshold)  # 85 (%)
+    assert sample["observed_at"].startswith(timezone.now().strftime("%Y-%m-%dT"))
+    # Copy buttons, hidden until the local script shows them; the page works without it.
+    assert 'data-copy="token" hidden' in body and 'data-copy="sample" hidden' in body
+    assert "/static/js/copy.js" in body
