@@ -161,17 +161,19 @@ def render_initiative(request, slug: str, *, bound_form: DecisionForm | None = N
         lever = outcomes.get(Transition.ROLL_BACK) or registry.evaluate(
             initiative, Transition.ROLL_BACK
         )
+    reviews = list(reviews_of(initiative))
     context = {
         "initiative": initiative,
         "lever_outcomes": lever,
-        "stepper": _stepper(initiative),
+        "stepper": _stepper(initiative, latest_review=reviews[0] if reviews else None),
         "next_gate": Transition(next_gate) if next_gate else None,
         "next_outcomes": outcomes.get(next_gate, []),
         "actions": actions,
         "decisions": initiative.decisions.all(),
         "metrics": _metric_panels(initiative),
         "feeds": initiative.feeds.all(),
-        "reviews": reviews_of(initiative),
+        "reviews": reviews,
+        "open_review": next((r for r in reviews if r.is_open), None),
         "work_items": initiative.work_items.select_related("assignee"),
         "may_edit": permissions.may_edit_framing(initiative, user),
         "may_manage_feeds": permissions.may_manage_feeds(initiative, user),
@@ -212,8 +214,9 @@ def _metric_panels(initiative) -> list[dict]:
     ]
 
 
-def _stepper(initiative) -> list[dict]:
-    """The path's stages marked done, current or ahead; a stopped initiative shows where."""
+def _stepper(initiative, *, latest_review=None) -> list[dict]:
+    """The path's stages marked done, current or ahead; a stopped initiative shows where.
+    The readiness review step links to the latest review, once there is one."""
     stage = initiative.stage
     stopped = stage == Stage.STOPPED
     if stopped:
@@ -225,6 +228,9 @@ def _stepper(initiative) -> list[dict]:
         {
             "label": f"Stopped in {s.label.lower()}" if stopped and i == reached else s.label,
             "state": "done" if i < reached else here if i == reached else "ahead",
+            "url": latest_review.get_absolute_url()
+            if latest_review is not None and s == Stage.READINESS_REVIEW
+            else "",
         }
         for i, s in enumerate(PATH)
     ]

@@ -663,3 +663,12 @@ def test_my_work_queries_do_not_grow_with_items_work_or_initiatives(client, cast
     )
 
     assert queries(client, "/my-work/") == small
+
+
+def test_the_review_is_reached_from_the_failing_criterion_and_the_stepper(client, items, cast):
+    review = items["data_pipeline"].review
+    client.force_login(cast.viewer)
+    body = client.get(review.initiative.get_absolute_url()).content.decode()
+    url = review.get_absolute_url()
+    assert f'<a href="{url}">Open the readiness review</a>' in body
+    assert f'<a href="{url}">Readiness review</a>' in body
