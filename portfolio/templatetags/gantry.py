@@ -38,3 +38,24 @@ def ago(moment) -> str:
     if timezone.now() - moment < timedelta(minutes=1):
         return "just now"
     return f"{timesince(moment)} ago"
+
+
+@register.inclusion_tag("includes/error_summary.html")
+def error_summary(*forms):
+    """What is wrong with the posted forms, at the top of the page, each linked to its field
+    (a long form's errors are otherwise found below the fold)."""
+    problems = []
+    for form in forms:
+        if form is None or not form.is_bound:
+            continue
+        for message in form.non_field_errors():
+            problems.append({"label": "", "message": message, "anchor": ""})
+        for name, errors in form.errors.items():
+            if name == "__all__" or name not in form.fields:
+                continue
+            field = form[name]
+            for message in errors:
+                problems.append(
+                    {"label": field.label, "message": message, "anchor": field.id_for_label}
+                )
+    return {"problems": problems}

@@ -78,3 +78,19 @@ def test_a_printout_says_when_who_and_which_filter(client, executive):
     assert f"by {executive}" in body
     assert "filtered by stage “thin_slice”" in body
     assert "no filter" in client.get("/").content.decode()
+
+
+def test_form_errors_are_summed_up_at_the_top_linked_to_their_fields(client, manager, framing_data):
+    client.force_login(manager)
+    response = client.post("/initiatives/new/", framing_data(title="  ", **{"metric-unit": ""}))
+    assert response.status_code == 400
+    body = response.content.decode()
+    summary = body[
+        body.index('class="error-summary"') : body.index("</ul>", body.index("error-summary"))
+    ]
+    assert 'id="errors" role="alert"' in body
+    assert '<a href="#id_title">Title: This field is required.</a>' in summary
+    assert 'href="#id_metric-unit"' in summary
+    # The form posts back to its summary, so the browser lands on it.
+    assert '<form method="post" action="#errors"' in body
+    assert body.index("error-summary") < body.index('name="title"')
