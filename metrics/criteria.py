@@ -230,7 +230,10 @@ def pilot_beats_baseline(initiative) -> Result:
 
 
 @registry.register(
-    T.ROLL_BACK, key="numbers_no_longer_hold", label="The numbers no longer hold", advisory=True
+    T.ROLL_BACK,
+    key="numbers_no_longer_hold",
+    label="Primary metric below its threshold",
+    advisory=True,
 )
 def numbers_no_longer_hold(initiative) -> Result:
     """Whether the measured data supports stepping back: advisory, since a person may roll

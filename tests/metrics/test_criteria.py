@@ -562,7 +562,7 @@ def test_the_wide_launch_page_says_whether_the_numbers_still_hold(
     assert result.passed is passed and says in result.reason
     client.force_login(manager)
     body = client.get(initiative.get_absolute_url()).content.decode()
-    assert "The numbers no longer hold" in body and says in body
+    assert "Primary metric below its threshold" in body and says in body
     # The lever is offered: back to the narrow audience, or stop.
     assert f"/initiatives/{initiative.slug}/decide/roll_back/" in body
     assert f"/initiatives/{initiative.slug}/decide/stop/" in body
