@@ -67,6 +67,11 @@ urlpatterns = [
         name="review-decide",
     ),
     path("work-items/<int:work_item_id>/done/", readiness_views.work_item_done, name="work-done"),
+    path(
+        "work-items/<int:work_item_id>/reopen/",
+        readiness_views.work_item_reopen,
+        name="work-reopen",
+    ),
     path("my-work/", readiness_views.my_work, name="my-work"),
     path("healthz", views.healthz, name="healthz"),
     path(

@@ -31,7 +31,8 @@ from portfolio.forms import (
     ReframeForm,
 )
 from portfolio.models import Initiative, ReframeProposal
-from readiness.queries import reviews_of
+from readiness.queries import reviews_of, work_of
+from readiness.services import may_complete
 
 
 def home(request):
@@ -174,7 +175,9 @@ def render_initiative(request, slug: str, *, bound_form: DecisionForm | None = N
         "feeds": initiative.feeds.all(),
         "reviews": reviews,
         "open_review": next((r for r in reviews if r.is_open), None),
-        "work_items": initiative.work_items.select_related("assignee"),
+        "work_items": [
+            {**row, "may_change": may_complete(row["item"], user)} for row in work_of(initiative)
+        ],
         "may_edit": permissions.may_edit_framing(initiative, user),
         "may_manage_feeds": permissions.may_manage_feeds(initiative, user),
         "frozen": services.is_frozen(initiative),

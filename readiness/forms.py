@@ -53,3 +53,21 @@ class CheckForm(forms.Form):
 
 class VersionForm(forms.Form):
     version = forms.IntegerField(widget=forms.HiddenInput)
+
+
+class WorkDoneForm(forms.Form):
+    evidence_text = forms.CharField(
+        label="What shows it is done",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        max_length=5000,
+    )
+    evidence_url = forms.URLField(
+        label="Evidence link", required=False, max_length=500, assume_scheme="https"
+    )
+
+
+class WorkReopenForm(forms.Form):
+    reason = forms.CharField(
+        label="Why reopen", widget=forms.Textarea(attrs={"rows": 2}), max_length=1000
+    )

@@ -278,6 +278,7 @@ class PreLaunchWorkItem(models.Model):
 
 class WorkItemAction(models.TextChoices):
     DONE = "done", "Done"
+    REOPENED = "reopened", "Reopened"
 
 
 class WorkItemEvent(AppendOnly):
@@ -290,6 +291,9 @@ class WorkItemEvent(AppendOnly):
     action = models.CharField(max_length=12, choices=WorkItemAction.choices)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     at = models.DateTimeField()
+    # What shows the work is done, or why it was reopened.
+    evidence_text = models.TextField(blank=True)
+    evidence_url = models.URLField(max_length=500, blank=True)
 
     audit_initiative_path = "work_item__initiative"
     audit_kind = "work_item"
@@ -308,4 +312,6 @@ class WorkItemEvent(AppendOnly):
             "action": self.action,
             "user": self.user_id,
             "at": _moment(self.at),
+            "evidence_text": self.evidence_text,
+            "evidence_url": self.evidence_url,
         }

@@ -455,32 +455,76 @@ def may_complete(work_item: PreLaunchWorkItem, user) -> bool:
     return is_programme_manager(user) or (work_item.assignee_id == user.pk and may_own(user))
 
 
-def complete_work_item(*, work_item: PreLaunchWorkItem, user) -> None:
-    """Mark the work done, once; gate 4 reads whether any is open, so it takes the
-    initiative's lock and is sealed in the audit chain."""
+WORK_PEOPLE_ONLY = "Only the assignee or a programme manager closes or reopens this work item."
+
+
+def complete_work_item(
+    *, work_item: PreLaunchWorkItem, user, evidence_text: str = "", evidence_url: str = ""
+) -> None:
+    """Mark the work done, with the evidence that it is; gate 4 reads whether any is open, so
+    it takes the initiative's lock and is sealed in the audit chain. Done twice is done once."""
+    evidence_text, evidence_url = (evidence_text or "").strip(), (evidence_url or "").strip()
+    if not evidence_text and not evidence_url:
+        raise ValidationError(
+            {"evidence_text": "Say what shows the work is done: a text, a link or both."}
+        )
+    _move_work(
+        work_item,
+        user=user,
+        source=WorkStatus.OPEN,
+        action=WorkItemAction.DONE,
+        evidence_text=evidence_text,
+        evidence_url=evidence_url,
+        summary="Pre-launch work “{title}” done by {user}",
+    )
+
+
+def reopen_work_item(*, work_item: PreLaunchWorkItem, user, reason: str) -> None:
+    """Open done work again (it was not done after all); gate 4 waits for it once more."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the work is reopened."})
+    _move_work(
+        work_item,
+        user=user,
+        source=WorkStatus.DONE,
+        action=WorkItemAction.REOPENED,
+        evidence_text=reason,
+        evidence_url="",
+        summary="Pre-launch work “{title}” reopened by {user}: " + reason,
+    )
+
+
+def _move_work(work_item, *, user, source, action, evidence_text, evidence_url, summary) -> None:
     if not may_complete(work_item, user):
-        raise PermissionDenied("Only the assignee or a programme manager closes this work item.")
+        raise PermissionDenied(WORK_PEOPLE_ONLY)
     with transaction.atomic():
         lock_initiative(work_item.initiative_id)
         current = PreLaunchWorkItem.objects.select_for_update().get(pk=work_item.pk)
         if not may_complete(current, user):
-            raise PermissionDenied(
-                "Only the assignee or a programme manager closes this work item."
-            )
-        if current.status == WorkStatus.OPEN:
+            raise PermissionDenied(WORK_PEOPLE_ONLY)
+        if current.status == source:
             now = timezone.now()
+            done = action == WorkItemAction.DONE
             PreLaunchWorkItem.objects.filter(pk=current.pk).update(
-                status=WorkStatus.DONE, done_by=user, done_at=now
+                status=WorkStatus.DONE if done else WorkStatus.OPEN,
+                done_by=user if done else None,
+                done_at=now if done else None,
             )
             event = WorkItemEvent.objects.create(
-                work_item=current, action=WorkItemAction.DONE, user=user, at=now
+                work_item=current,
+                action=action,
+                user=user,
+                at=now,
+                evidence_text=evidence_text,
+                evidence_url=evidence_url,
             )
             audit.record(
                 initiative_id=current.initiative_id,
                 kind="work_item",
                 actor=user,
                 at=now,
-                summary=f"Pre-launch work “{current.title}” done by {user}",
+                summary=summary.format(title=current.title, user=user)[:500],
                 obj=event,
             )
     work_item.refresh_from_db()

@@ -16,7 +16,7 @@ from gates.stages import Transition
 from portfolio.models import Initiative
 from portfolio.queries import owned_by
 from readiness import pages, queries, services
-from readiness.forms import AssignForm, CheckForm, VersionForm
+from readiness.forms import AssignForm, CheckForm, VersionForm, WorkDoneForm, WorkReopenForm
 from readiness.models import PreLaunchWorkItem, ReviewItem
 
 
@@ -197,15 +197,64 @@ def review_decide(request, slug: str, review_id: int, transition: str):
     return redirect(review)
 
 
-@post_only(_my_work_page, "Pre-launch work is marked done with the button on this page.")
-def work_item_done(request, work_item_id: int):
-    work_item = get_object_or_404(PreLaunchWorkItem, pk=work_item_id)
-    services.complete_work_item(work_item=work_item, user=request.user)
-    messages.success(request, f"“{work_item.title}” done.")
+def _back_to(request, default: str):
+    """Where a work-item form came from (its `next`), if it is this site; else `default`."""
     target = request.POST.get("next", "")
     if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         return redirect(target)
-    return redirect("my-work")
+    return redirect(default)
+
+
+def _work_errors(request, form, exc: ValidationError | None = None) -> None:
+    problems = exc.messages if exc is not None else [e for es in form.errors.values() for e in es]
+    messages.error(request, "Nothing was changed: " + " ".join(problems))
+
+
+@post_only(_my_work_page, "Pre-launch work is marked done with the form on this page.")
+def work_item_done(request, work_item_id: int):
+    """Done with evidence; an error goes back to the page with a message (no dead-end URL)."""
+    work_item = get_object_or_404(PreLaunchWorkItem, pk=work_item_id)
+    if not services.may_complete(work_item, request.user):
+        raise PermissionDenied(services.WORK_PEOPLE_ONLY)
+    form = WorkDoneForm(request.POST)
+    if not form.is_valid():
+        _work_errors(request, form)
+        return _back_to(request, "my-work")
+    try:
+        services.complete_work_item(work_item=work_item, user=request.user, **form.cleaned_data)
+    except ValidationError as exc:
+        _work_errors(request, form, exc)
+    else:
+        messages.success(request, f"“{work_item.title}” done.")
+    return _back_to(request, "my-work")
+
+
+def _initiative_of_work(request, work_item_id: int, **kwargs) -> str:
+    work_item = PreLaunchWorkItem.objects.filter(pk=work_item_id).select_related("initiative")
+    found = work_item.first()
+    return found.initiative.get_absolute_url() if found else reverse("my-work")
+
+
+@post_only(_initiative_of_work, "Work is reopened with the form on this page.")
+def work_item_reopen(request, work_item_id: int):
+    work_item = get_object_or_404(
+        PreLaunchWorkItem.objects.select_related("initiative"), pk=work_item_id
+    )
+    if not services.may_complete(work_item, request.user):
+        raise PermissionDenied(services.WORK_PEOPLE_ONLY)
+    form = WorkReopenForm(request.POST)
+    if not form.is_valid():
+        _work_errors(request, form)
+        return redirect(work_item.initiative)
+    try:
+        services.reopen_work_item(
+            work_item=work_item, user=request.user, reason=form.cleaned_data["reason"]
+        )
+    except ValidationError as exc:
+        _work_errors(request, form, exc)
+    else:
+        messages.success(request, f"“{work_item.title}” reopened: gate 4 waits for it again.")
+    return redirect(work_item.initiative)
 
 
 def my_work(request):

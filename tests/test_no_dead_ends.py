@@ -111,7 +111,12 @@ ACTIONS = {
     "work-done": lambda w: Action(
         reverse("work-done", args=[w.work.pk]),
         reverse("my-work"),
-        "Pre-launch work is marked done with the button on this page.",
+        "Pre-launch work is marked done with the form on this page.",
+    ),
+    "work-reopen": lambda w: Action(
+        reverse("work-reopen", args=[w.work.pk]),
+        w.work.initiative.get_absolute_url(),
+        "Work is reopened with the form on this page.",
     ),
     "proposal-decline": lambda w: Action(
         reverse("proposal-decline", args=[w.slug, w.proposal.pk]),

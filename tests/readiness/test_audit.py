@@ -23,6 +23,8 @@ from readiness.models import (
 )
 from tests.readiness.helpers import check, decide, fresh
 
+DONE = "Fixed and verified in the runbook."  # the evidence work is closed with
+
 pytestmark = pytest.mark.django_db
 
 
@@ -86,8 +88,10 @@ def test_completing_work_appends_one_work_item_entry_once(initiative, items, cas
     work = PreLaunchWorkItem.objects.get(review_item=items["data_pipeline"])
     before = len(entries(initiative))
 
-    services.complete_work_item(work_item=work, user=cast.delivery_lead)
-    services.complete_work_item(work_item=work, user=cast.pm)  # already done: nothing more
+    services.complete_work_item(work_item=work, user=cast.delivery_lead, evidence_text=DONE)
+    services.complete_work_item(
+        work_item=work, user=cast.pm, evidence_text=DONE
+    )  # already done: nothing more
 
     added = entries(initiative)[before:]
     assert len(added) == 1
@@ -144,7 +148,7 @@ def test_the_chain_verifies_after_a_review_worked_through(initiative, items, cas
     services.assign(item=items["security_access"], assignee=cast.pm2, user=cast.pm)
     decide(initiative, T.FAIL_REVIEW, cast.pm)
     work = PreLaunchWorkItem.objects.get(review_item=monitoring)
-    services.complete_work_item(work_item=work, user=cast.delivery_lead)
+    services.complete_work_item(work_item=work, user=cast.delivery_lead, evidence_text=DONE)
 
     count, breaks = audit.verify([initiative.pk])
 
@@ -200,7 +204,7 @@ def test_item_events_cannot_be_changed_or_deleted(items):
 def test_work_item_events_cannot_be_changed_or_deleted(initiative, items, cast):
     decide(initiative, T.FAIL_REVIEW, cast.pm)
     work = PreLaunchWorkItem.objects.get(review_item=items["data_pipeline"])
-    services.complete_work_item(work_item=work, user=cast.pm)
+    services.complete_work_item(work_item=work, user=cast.pm, evidence_text=DONE)
     event = WorkItemEvent.objects.get(work_item=work)
     with pytest.raises(ImmutableError):
         event.save()

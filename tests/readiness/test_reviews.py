@@ -7,7 +7,7 @@ pre-launch work, which gate 4 waits for.
 from datetime import timedelta
 
 import pytest
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -37,6 +37,8 @@ from tests.readiness.helpers import (
     open_review,
     submit_for_review,
 )
+
+DONE = "Fixed and verified in the runbook."  # the evidence work is closed with
 
 pytestmark = pytest.mark.django_db
 
@@ -312,10 +314,10 @@ def test_gate_4_refuses_while_any_work_item_is_open_and_passes_when_all_are_done
     assert "2 pre-launch work item(s) open" in outcome.reason
     assert items["monitoring_alerting"].template_item.title in outcome.reason
 
-    services.complete_work_item(work_item=work[0], user=cast.delivery_lead)
+    services.complete_work_item(work_item=work[0], user=cast.delivery_lead, evidence_text=DONE)
     assert not widen_outcome(initiative).passed
 
-    services.complete_work_item(work_item=work[1], user=cast.pm2)
+    services.complete_work_item(work_item=work[1], user=cast.pm2, evidence_text=DONE)
     outcome = widen_outcome(initiative)
     assert outcome.passed, outcome.reason
     done = PreLaunchWorkItem.objects.get(pk=work[1].pk)
@@ -342,7 +344,9 @@ def work_item(initiative, items, cast):
 @pytest.mark.parametrize("who", ["delivery_lead", "pm", "pm2"])
 def test_the_assignee_or_a_programme_manager_completes_a_work_item(client, work_item, cast, who):
     client.force_login(getattr(cast, who))
-    response = client.post(f"/work-items/{work_item.pk}/done/", {"next": "/my-work/"})
+    response = client.post(
+        f"/work-items/{work_item.pk}/done/", {"next": "/my-work/", "evidence_text": DONE}
+    )
     assert response.status_code == 302
     assert response["Location"] == "/my-work/"
     work_item.refresh_from_db()
@@ -355,7 +359,7 @@ def test_the_assignee_or_a_programme_manager_completes_a_work_item(client, work_
 def test_nobody_else_completes_a_work_item(client, work_item, cast, who):
     user = getattr(cast, who)
     with pytest.raises(PermissionDenied):
-        services.complete_work_item(work_item=work_item, user=user)
+        services.complete_work_item(work_item=work_item, user=user, evidence_text=DONE)
     client.force_login(user)
     response = client.post(f"/work-items/{work_item.pk}/done/")
     assert response.status_code == 403
@@ -364,9 +368,9 @@ def test_nobody_else_completes_a_work_item(client, work_item, cast, who):
 
 
 def test_completing_a_done_work_item_again_keeps_who_did_it(work_item, cast):
-    services.complete_work_item(work_item=work_item, user=cast.delivery_lead)
+    services.complete_work_item(work_item=work_item, user=cast.delivery_lead, evidence_text=DONE)
     first = PreLaunchWorkItem.objects.get(pk=work_item.pk)
-    services.complete_work_item(work_item=first, user=cast.pm)
+    services.complete_work_item(work_item=first, user=cast.pm, evidence_text=DONE)
     again = PreLaunchWorkItem.objects.get(pk=work_item.pk)
     assert (again.done_by, again.done_at) == (cast.delivery_lead, first.done_at)
 
@@ -374,7 +378,8 @@ def test_completing_a_done_work_item_again_keeps_who_did_it(work_item, cast):
 def test_work_item_done_ignores_a_foreign_next_url(client, work_item, cast):
     client.force_login(cast.delivery_lead)
     response = client.post(
-        f"/work-items/{work_item.pk}/done/", {"next": "https://evil.example.com/"}
+        f"/work-items/{work_item.pk}/done/",
+        {"next": "https://evil.example.com/", "evidence_text": DONE},
     )
     assert response["Location"] == "/my-work/"
 
@@ -384,3 +389,72 @@ def test_review_items_of_every_review_stay_with_their_review(initiative, items, 
     second = submit_for_review(initiative, user=cast.pm)
     assert ReviewItem.objects.filter(review__initiative=initiative).count() == 12
     assert set(items_of(second)) == set(KEYS)
+
+
+# Evidence on done, and reopening ----------------------------------------------------------------
+def test_work_is_not_done_without_evidence_and_the_page_says_so(client, work_item, cast):
+    with pytest.raises(ValidationError, match="Say what shows the work is done"):
+        services.complete_work_item(work_item=work_item, user=cast.delivery_lead)
+    client.force_login(cast.delivery_lead)
+    response = client.post(
+        f"/work-items/{work_item.pk}/done/", {"next": "/my-work/", "evidence_url": "not a url"}
+    )
+    assert response.status_code == 302  # back to the page, never a dead end
+    page = client.get("/my-work/").content.decode()
+    assert "Nothing was changed" in page
+    work_item.refresh_from_db()
+    assert (work_item.status, work_item.done_by) == (WorkStatus.OPEN, None)
+    assert not work_item.events.exists()
+
+
+def test_done_work_keeps_its_evidence_and_shows_it_with_its_review(client, work_item, cast):
+    client.force_login(cast.delivery_lead)
+    client.post(
+        f"/work-items/{work_item.pk}/done/",
+        {
+            "evidence_text": "Retries added; see the runbook.",
+            "evidence_url": "https://rb.example/x",
+        },
+    )
+    event = work_item.events.get()
+    assert (event.action, event.evidence_text, event.evidence_url) == (
+        "done",
+        "Retries added; see the runbook.",
+        "https://rb.example/x",
+    )
+    body = client.get(work_item.initiative.get_absolute_url()).content.decode()
+    assert "Done by" in body and "Retries added; see the runbook." in body
+    assert work_item.review_item.review.get_absolute_url() in body
+
+
+def test_reopened_work_holds_gate_four_again_and_is_recorded(client, work_item, cast):
+    services.complete_work_item(work_item=work_item, user=cast.delivery_lead, evidence_text=DONE)
+    assert work_item.title not in widen_outcome(work_item.initiative).reason
+    client.force_login(cast.pm)
+    empty = client.post(f"/work-items/{work_item.pk}/reopen/", {"reason": " "})
+    assert empty.status_code == 302
+    work_item.refresh_from_db()
+    assert work_item.status == WorkStatus.DONE
+
+    client.post(f"/work-items/{work_item.pk}/reopen/", {"reason": "The retries never deployed."})
+    work_item.refresh_from_db()
+    assert (work_item.status, work_item.done_by, work_item.done_at) == (WorkStatus.OPEN, None, None)
+    assert work_item.title in widen_outcome(work_item.initiative).reason  # gate 4 waits again
+    last = work_item.events.order_by("-at", "-id").first()
+    assert (last.action, last.user, last.evidence_text) == (
+        "reopened",
+        cast.pm,
+        "The retries never deployed.",
+    )
+    entry = work_item.initiative.audit_entries.order_by("-seq").first()
+    assert entry.kind == "work_item" and "reopened by" in entry.summary
+
+
+@pytest.mark.parametrize("who", ["business_owner", "executive", "viewer"])
+def test_nobody_else_reopens_work(client, work_item, cast, who):
+    services.complete_work_item(work_item=work_item, user=cast.delivery_lead, evidence_text=DONE)
+    client.force_login(getattr(cast, who))
+    response = client.post(f"/work-items/{work_item.pk}/reopen/", {"reason": "Mine."})
+    assert response.status_code == 403
+    work_item.refresh_from_db()
+    assert work_item.status == WorkStatus.DONE

@@ -34,6 +34,8 @@ from tests.readiness.helpers import (
     snapshot,
 )
 
+DONE = "Fixed and verified in the runbook."  # the evidence work is closed with
+
 pytestmark = pytest.mark.django_db
 
 
@@ -163,7 +165,7 @@ def test_a_viewer_assigned_a_work_item_cannot_complete_it(client, work_item, cas
     PreLaunchWorkItem.objects.filter(pk=work_item.pk).update(assignee=cast.viewer)
     work_item.refresh_from_db()
     with pytest.raises(PermissionDenied):
-        services.complete_work_item(work_item=work_item, user=cast.viewer)
+        services.complete_work_item(work_item=work_item, user=cast.viewer, evidence_text=DONE)
     client.force_login(cast.viewer)
     assert client.post(f"/work-items/{work_item.pk}/done/").status_code == 403
     work_item.refresh_from_db()
@@ -173,7 +175,7 @@ def test_a_viewer_assigned_a_work_item_cannot_complete_it(client, work_item, cas
 
 def test_a_programme_manager_completes_a_viewers_work_item(work_item, cast):
     PreLaunchWorkItem.objects.filter(pk=work_item.pk).update(assignee=cast.viewer)
-    services.complete_work_item(work_item=work_item, user=cast.pm2)
+    services.complete_work_item(work_item=work_item, user=cast.pm2, evidence_text=DONE)
     assert (work_item.status, work_item.done_by) == (WorkStatus.DONE, cast.pm2)
 
 
@@ -181,7 +183,9 @@ def test_an_inactive_assignee_cannot_complete_their_work_item(work_item, cast):
     type(cast.delivery_lead).objects.filter(pk=cast.delivery_lead.pk).update(is_active=False)
     cast.delivery_lead.refresh_from_db()
     with pytest.raises(PermissionDenied):
-        services.complete_work_item(work_item=work_item, user=cast.delivery_lead)
+        services.complete_work_item(
+            work_item=work_item, user=cast.delivery_lead, evidence_text=DONE
+        )
 
 
 # Stakes over time ---------------------------------------------------------------------------
