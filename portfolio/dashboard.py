@@ -164,7 +164,8 @@ def flagged(base: QuerySet, limit: int = 12) -> tuple[list, int]:
         .annotate(
             flag_count=Count("flags", filter=active), since=Min("flags__raised_at", filter=active)
         )
-        .select_related("business_unit")
+        # Whom to chase: the business owner and the sponsor, in the same query.
+        .select_related("business_unit", "business_owner", "sponsor")
         .prefetch_related(
             Prefetch(
                 "flags",

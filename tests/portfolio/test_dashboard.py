@@ -266,6 +266,17 @@ def test_flagged_initiatives_worst_first_more_flags_then_longest_flagged(
     assert shown[1].since == min(f.raised_at for f in shown[1].active_flags)
 
 
+def test_the_flagged_table_names_whom_to_chase(client, executive, manager):
+    owner = UserFactory(first_name="Olu", last_name="Adeyemi", role=Role.OWNER)
+    stuck = in_stage(Stage.THIN_SLICE, user=manager, title="Stuck one")
+    Initiative.objects.filter(pk=stuck.pk).update(business_owner=owner, sponsor=executive)
+    flag(stuck, days_ago=3)
+    body = dashboard(client, executive).content.decode()
+    assert "Whom to chase" in body
+    assert "Owner: Olu Adeyemi" in body
+    assert f"Sponsor: {executive}" in body
+
+
 def test_flagged_shows_at_most_twelve_and_counts_them_all(client, executive, manager):
     for n in range(13):
         flag(in_stage(Stage.THIN_SLICE, user=manager), days_ago=n + 1)
