@@ -265,7 +265,7 @@ class FeedEvent(AppendOnly):
             "feed": self.feed_id,
             "action": self.action,
             "by": self.by_id,
-            "at": self.at.astimezone(UTC).isoformat(),
+            "at": self.at,
             "reason": self.reason,
         }
 

@@ -1,6 +1,5 @@
 """Readiness reviews: versioned checklist templates, reviews, items, evidence, pre-launch work."""
 
-from datetime import UTC
 from decimal import Decimal
 
 from django.conf import settings
@@ -173,10 +172,6 @@ class ItemAction(models.TextChoices):
     UNCHECKED = "unchecked", "Unchecked"
 
 
-def _moment(at) -> str:
-    return at.astimezone(UTC).isoformat()
-
-
 class ReviewItemEvent(AppendOnly):
     """The history of an item: every assignment, unassignment, check and uncheck, with the
     evidence then. Append-only and sealed in the initiative's audit chain.
@@ -226,7 +221,7 @@ class ReviewItemEvent(AppendOnly):
             "item": self.item_id,
             "action": self.action,
             "user": self.user_id,
-            "at": _moment(self.at),
+            "at": self.at,
             "assignee": self.assignee_id,
             "previous_assignee": self.previous_assignee_id,
             "evidence_text": self.evidence_text,
@@ -311,7 +306,7 @@ class WorkItemEvent(AppendOnly):
             "work_item": self.work_item_id,
             "action": self.action,
             "user": self.user_id,
-            "at": _moment(self.at),
+            "at": self.at,
             "evidence_text": self.evidence_text,
             "evidence_url": self.evidence_url,
         }
