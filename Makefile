@@ -45,13 +45,13 @@ format: install
 ## CELERY_BROKER_URL and SECRET_KEY, or DEBUG=1, in the environment first)
 serve: install
 	$(BIN)/python manage.py migrate --no-input
-	$(BIN)/gunicorn portfolio.wsgi --bind $(HOST):$(PORT) --workers 3 --access-logfile -
+	$(BIN)/gunicorn gantry.wsgi --bind $(HOST):$(PORT) --workers 3 --access-logfile -
 
 worker: install
-	$(BIN)/celery -A portfolio worker --loglevel INFO
+	$(BIN)/celery -A gantry worker --loglevel INFO
 
 beat: install
-	$(BIN)/celery -A portfolio beat --loglevel INFO
+	$(BIN)/celery -A gantry beat --loglevel INFO
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

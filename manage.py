@@ -5,7 +5,7 @@ import os
 import sys
 
 if __name__ == "__main__":
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portfolio.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gantry.settings")
     # On a laptop with no SECRET_KEY, management commands run in development mode; with a
     # SECRET_KEY (any real deployment) the production defaults apply, as for the web server.
     if not os.environ.get("SECRET_KEY"):

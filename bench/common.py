@@ -190,7 +190,7 @@ def setup_django(db: BenchDatabase) -> None:
     DEBUG stays off (as in production: no query log) with a throw-away SECRET_KEY; the TLS
     redirect is off and the test client's host is allowed, so requests reach the views.
     """
-    os.environ["DJANGO_SETTINGS_MODULE"] = "portfolio.settings"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "gantry.settings"
     os.environ["DATABASE_URL"] = db.url
     os.environ["DEBUG"] = "0"
     os.environ["SECRET_KEY"] = "bench-" + secrets.token_urlsafe(40)

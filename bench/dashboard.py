@@ -18,7 +18,7 @@ In a database of its own (gantry_bench_dashboard by default; see bench.common) i
   index rebuild), for the metrics of initiatives that have a feed;
 - --history-days of daily snapshots per metric (COPY), then one `metrics.status.recompute()`
   (timed), which writes a snapshot per metric and sets `latest_snapshot`;
-- then `portfolio.purgatory.sync_flags()` once (timed).
+- then `pages.purgatory.sync_flags()` once (timed).
 
 It then requests, in turn and --repeat times each after --warmup rounds, with Django's test
 Client logged in as an executive (production settings, DEBUG off):
@@ -485,7 +485,7 @@ def build(args) -> dict:
 
     from metrics import status
     from metrics.models import Observation
-    from portfolio import purgatory
+    from pages import purgatory
 
     rng = np.random.default_rng(args.seed)
     now = timezone.now()
@@ -508,7 +508,7 @@ def build(args) -> dict:
         snapshots = status.recompute()
     log(f"  {snapshots:,} snapshots written, latest_snapshot set")
     status.mark_stale_feeds()
-    with phase("portfolio.purgatory.sync_flags() (once)", timings):
+    with phase("pages.purgatory.sync_flags() (once)", timings):
         counts = purgatory.sync_flags()
     log(f"  flags: {counts}")
     with phase("ANALYZE", timings), connection.cursor() as cursor:

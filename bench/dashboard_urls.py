@@ -9,7 +9,7 @@ page costs before it reads anything of its own.
 from django.shortcuts import render
 from django.urls import path
 
-from portfolio.urls import urlpatterns as gantry
+from gantry.urls import urlpatterns as gantry
 
 
 def empty(request):

@@ -170,8 +170,8 @@ def no_broker() -> dict[str, int]:
     """Make the recompute enqueue a counting no-op; returns the counter."""
     from django.conf import settings
 
+    from gantry.celery import app
     from metrics.tasks import recompute_metrics
-    from portfolio.celery import app
 
     settings.CELERY_TASK_ALWAYS_EAGER = False
     app.conf.task_always_eager = False

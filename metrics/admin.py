@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from gates.admin import ReadOnlyAdmin
 from metrics.models import DataFeed, Delivery, FeedEvent, Metric
+from portfolio.admin import InitiativeAdmin
 
 
 @admin.register(Metric)
@@ -47,3 +48,22 @@ class DeliveryAdmin(ReadOnlyAdmin):
     list_display = ("feed", "at", "source", "received", "created", "duplicates", "fresh")
     list_filter = ("source",)
     list_select_related = ("feed",)
+
+
+class MetricInline(admin.TabularInline):
+    model = Metric
+    extra = 0
+    fields = (
+        "name",
+        "unit",
+        "direction",
+        "ship_threshold",
+        "baseline",
+        "aggregation",
+        "comparison_window_days",
+        "is_primary",
+    )
+
+
+# The initiative admin (view only) shows its metrics; the domain app does not know them.
+InitiativeAdmin.inlines = [*InitiativeAdmin.inlines, MetricInline]

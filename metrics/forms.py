@@ -1,8 +1,10 @@
+from decimal import Decimal
+
 from django import forms
 from django.contrib.auth import get_user_model
 
 from metrics.ingest import MAX_CSV_BYTES, refusal
-from metrics.models import DataFeed
+from metrics.models import Aggregation, DataFeed, Metric
 from metrics.services import MAX_REASON
 from portfolio.forms import PersonChoiceField
 
@@ -73,3 +75,111 @@ class RotateForm(forms.Form):
         label="Reason (optional)",
         help_text="e.g. the old token was exposed, or its holder left.",
     )
+
+
+def _window_bounds(form) -> None:
+    """The browser allows the window the server allows: 1 to 365 days."""
+    field = form.fields["comparison_window_days"]
+    field.widget.attrs.update(min=1, max=365)
+
+
+def _plain_numbers(form) -> None:
+    """Thresholds as a person typed them: 46, not the column's 46.000000."""
+    for name in ("ship_threshold", "baseline"):
+        value = form.initial.get(name)
+        if isinstance(value, Decimal):
+            form.initial[name] = f"{value.normalize():f}"
+
+
+class PrimaryMetricForm(forms.ModelForm):
+    """The primary success metric. Left empty, no metric is created (gate 1 will say so)."""
+
+    class Meta:
+        model = Metric
+        fields = [
+            "name",
+            "unit",
+            "direction",
+            "ship_threshold",
+            "baseline",
+            "aggregation",
+            "comparison_window_days",
+        ]
+        labels = {"name": "Metric name", "comparison_window_days": "Comparison window (days)"}
+
+    def __init__(self, *args, frozen: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        _plain_numbers(self)
+        _window_bounds(self)
+        for name in ("name", "unit"):
+            self.fields[name].required = False
+        # Left out of a post, the aggregation stays what it was (mean for a new metric).
+        self.fields["aggregation"].required = False
+        self.frozen = frozen
+        if frozen:
+            # After gate 1 the definition changes only by a recorded reframe: the fields are
+            # shown, and whatever is posted for them is ignored.
+            for field in self.fields.values():
+                field.disabled = True
+
+    def clean_aggregation(self) -> str:
+        return (
+            self.cleaned_data.get("aggregation") or self.instance.aggregation or (Aggregation.MEAN)
+        )
+
+    def has_metric(self) -> bool:
+        data = self.cleaned_data
+        return bool(
+            data.get("name")
+            or data.get("unit")
+            or data.get("ship_threshold") is not None
+            or data.get("baseline") is not None
+        )
+
+    def clean(self):
+        data = super().clean()
+        if self.instance.pk and not self.has_metric():
+            raise forms.ValidationError("The primary metric cannot be emptied; change its values.")
+        if self.has_metric():
+            if not data.get("name"):
+                self.add_error("name", "Name the metric.")
+            if not data.get("unit"):
+                self.add_error("unit", "Give the metric a unit.")
+        return data
+
+    def validate_unique(self):
+        # The form's instance has no initiative yet on create; the service sets it.
+        pass
+
+
+class ReframeForm(forms.ModelForm):
+    """A new success definition for the primary metric, with the rationale for it."""
+
+    rationale = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=5000,
+        help_text="Why the success definition changes. Recorded for good, like a gate decision.",
+    )
+
+    class Meta:
+        model = Metric
+        fields = PrimaryMetricForm.Meta.fields
+        labels = PrimaryMetricForm.Meta.labels
+
+    def __init__(self, *args, rationale_label: str = "Rationale", **kwargs):
+        super().__init__(*args, **kwargs)
+        _plain_numbers(self)
+        _window_bounds(self)
+        self.fields["rationale"].label = rationale_label
+
+    def clean_rationale(self) -> str:
+        text = self.cleaned_data["rationale"].strip()
+        if not text:
+            raise forms.ValidationError("Give the rationale.")
+        return text
+
+    def validate_unique(self):
+        pass  # the metric is edited in place; its slug and initiative do not change
+
+    def values(self) -> dict:
+        return {f: self.cleaned_data[f] for f in self.Meta.fields if f in self.cleaned_data}

@@ -22,7 +22,6 @@ from django.utils import timezone
 
 from gates import audit, effects
 from gates.locks import lock_initiative
-from gates.permissions import may_manage_feeds
 from gates.stages import Transition
 from metrics import ingest as ingestion
 from metrics.backfill import derive_deliveries
@@ -35,6 +34,7 @@ from metrics.models import (
     FeedStatus,
     Observation,
 )
+from portfolio.permissions import may_manage_feeds
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 
-from gates.permissions import may_manage_feeds
 from metrics import ingest, queries, services
 from metrics.forms import CsvUploadForm, DataFeedForm, FeedReasonForm, RotateForm
 from metrics.models import DataFeed, DeliverySource, Metric
 from portfolio.models import Initiative
+from portfolio.permissions import may_manage_feeds
 
 SIGNING_SALT = "gantry.csv-upload"
 TOKEN_KEY = "gantry:new-feed-token:{}"  # noqa: S105 - a session key, not a secret

@@ -3,7 +3,6 @@ from django.contrib.auth.admin import UserAdmin
 from django.db import models
 
 from gates.admin import ReadOnlyAdmin
-from metrics.models import Metric
 from portfolio.models import (
     BusinessUnit,
     FramingChange,
@@ -34,21 +33,6 @@ class BusinessUnitAdmin(admin.ModelAdmin):
     search_fields = ("name",)
 
 
-class MetricInline(admin.TabularInline):
-    model = Metric
-    extra = 0
-    fields = (
-        "name",
-        "unit",
-        "direction",
-        "ship_threshold",
-        "baseline",
-        "aggregation",
-        "comparison_window_days",
-        "is_primary",
-    )
-
-
 @admin.register(Initiative)
 class InitiativeAdmin(admin.ModelAdmin):
     list_display = ("title", "stage", "business_unit", "business_owner", "stage_entered_at")
@@ -67,7 +51,6 @@ class InitiativeAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("title",)}
     autocomplete_fields = ("sponsor", "business_owner", "operational_owner", "delivery_lead")
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    inlines = [MetricInline]
 
     # View only: framing is created and changed on Gantry's pages, where every change is
     # recorded and sealed in the audit trail; an edit here would leave no trace.

@@ -8,11 +8,11 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
-from gates import permissions
 from gates.criteria import gate_open
 from gates.models import AppendOnly
 from gates.stages import STOPPABLE, Stage, StopReason
 from gates.stages import Transition as T
+from portfolio import permissions
 
 
 class User(AbstractUser):

@@ -1,33 +1,14 @@
 """Reads for portfolio pages: each returns what a page needs in a fixed number of queries."""
 
 from django.contrib.auth import get_user_model
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Q, QuerySet
 
-from gates.models import AuditEntry, GateDecision
-from gates.permissions import OWNING_ROLES
-from metrics.models import DataFeed, Metric
+from gates.models import AuditEntry
 from portfolio.models import Initiative, ProposalStatus, ReframeProposal
+from portfolio.permissions import OWNING_ROLES
 from portfolio.roles import Role
 
 PEOPLE = ("sponsor", "business_owner", "operational_owner", "delivery_lead")
-
-
-def initiative_detail(slug: str) -> QuerySet:
-    """The initiative page's initiative, with metrics and decisions prefetched."""
-    return (
-        Initiative.objects.select_related("business_unit", "created_by", *PEOPLE)
-        .prefetch_related(
-            Prefetch(
-                "metrics",
-                queryset=Metric.objects.select_related("latest_snapshot").order_by(
-                    "-is_primary", "name"
-                ),
-            ),
-            Prefetch("feeds", queryset=DataFeed.objects.select_related("owner")),
-            Prefetch("decisions", queryset=GateDecision.objects.select_related("decided_by")),
-        )
-        .filter(slug=slug)
-    )
 
 
 def owned_by(user) -> QuerySet:

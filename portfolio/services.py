@@ -15,11 +15,12 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from gates import audit, effects, permissions
+from gates import audit, effects
 from gates.locks import lock_initiative
 from gates.models import GateDecision
 from gates.services import seal
 from gates.stages import Stage, Transition
+from portfolio import permissions
 from portfolio.models import (
     FRAMING_FIELDS,
     FramingChange,

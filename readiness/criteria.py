@@ -2,12 +2,12 @@
 
 from gates.criteria import Result, registry
 from gates.stages import Transition as T
-from readiness.models import Outcome, WorkStatus
+from readiness.models import ReviewOutcome, WorkStatus
 
 
 @registry.register(T.PASS_REVIEW, key="checklist_complete", label="Readiness checklist complete")
 def checklist_complete(initiative) -> Result:
-    review = initiative.reviews.filter(outcome=Outcome.OPEN).first()
+    review = initiative.reviews.filter(outcome=ReviewOutcome.OPEN).first()
     if review is None:
         return Result(False, "No readiness review is open.")
     items = list(review.items.select_related("template_item"))

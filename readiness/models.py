@@ -61,7 +61,7 @@ class ChecklistItemTemplate(models.Model):
         return self.title
 
 
-class Outcome(models.TextChoices):
+class ReviewOutcome(models.TextChoices):
     OPEN = "open", "Open"
     PASSED = "passed", "Passed"
     FAILED = "failed", "Failed"
@@ -80,7 +80,9 @@ class ReadinessReview(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     opened_at = models.DateTimeField()
-    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.OPEN)
+    outcome = models.CharField(
+        max_length=10, choices=ReviewOutcome.choices, default=ReviewOutcome.OPEN
+    )
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -112,7 +114,7 @@ class ReadinessReview(models.Model):
 
     @property
     def is_open(self) -> bool:
-        return self.outcome == Outcome.OPEN
+        return self.outcome == ReviewOutcome.OPEN
 
 
 class ReviewItem(models.Model):

@@ -4,16 +4,16 @@ from django.contrib.auth import get_user_model
 from django.db.models import CharField, Count, Exists, OuterRef, Prefetch, Q
 from django.db.models.functions import Cast
 
-from gates.permissions import OWNER_FIELDS
 from portfolio.models import FramingChange, Initiative
+from portfolio.permissions import OWNER_FIELDS
 from portfolio.queries import possible_owners
 from portfolio.roles import Role
 from readiness.models import (
-    Outcome,
     PreLaunchWorkItem,
     ReadinessReview,
     ReviewItem,
     ReviewItemEvent,
+    ReviewOutcome,
     WorkItemEvent,
     WorkStatus,
 )
@@ -36,7 +36,7 @@ def review_detail(initiative, review_id: int):
 def open_items_for(user):
     """Checklist items assigned to the user in open reviews, oldest review first."""
     return (
-        ReviewItem.objects.filter(assignee=user, checked=False, review__outcome=Outcome.OPEN)
+        ReviewItem.objects.filter(assignee=user, checked=False, review__outcome=ReviewOutcome.OPEN)
         .select_related("template_item", "review__initiative")
         .order_by("review__opened_at", "template_item__position")
     )
@@ -54,7 +54,7 @@ def open_work_for(user):
 def counts_for(user) -> dict:
     return {
         "items": ReviewItem.objects.filter(
-            assignee=user, checked=False, review__outcome=Outcome.OPEN
+            assignee=user, checked=False, review__outcome=ReviewOutcome.OPEN
         ).count(),
         "work": PreLaunchWorkItem.objects.filter(assignee=user, status=WorkStatus.OPEN).count(),
     }
@@ -79,14 +79,14 @@ def assignable_people():
 def eligible_deciders(initiative, *, review=None) -> list:
     """The active programme managers who may decide the initiative's open review now, by name.
 
-    The same rule as `gates.permissions.may_decide_review`, for every programme manager at
+    The same rule as `portfolio.permissions.may_decide_review`, for every programme manager at
     once: not an owner now; never given an item of the open review (current assignee or named
     by an ASSIGNED event); not named in an owner field by a framing change since the review
     opened. One query, or two when `review` (the open review) is not given.
     """
     if review is None:
         review = (
-            ReadinessReview.objects.filter(initiative=initiative, outcome=Outcome.OPEN)
+            ReadinessReview.objects.filter(initiative=initiative, outcome=ReviewOutcome.OPEN)
             .only("opened_at")
             .first()
         )

@@ -20,8 +20,8 @@ from django.utils import timezone
 
 from gates import audit, effects
 from gates.locks import lock_initiative
-from gates.permissions import may_decide_review, may_own
 from gates.stages import Transition
+from portfolio.permissions import may_decide_review, may_own
 from portfolio.roles import Role, is_programme_manager, role_of
 from readiness import queries
 from readiness.defaults import install_version_1
@@ -29,11 +29,11 @@ from readiness.models import (
     ChecklistItemTemplate,
     ChecklistTemplate,
     ItemAction,
-    Outcome,
     PreLaunchWorkItem,
     ReadinessReview,
     ReviewItem,
     ReviewItemEvent,
+    ReviewOutcome,
     SystemEvidence,
     WorkItemAction,
     WorkItemEvent,
@@ -99,13 +99,13 @@ def open_review(initiative, decision) -> ReadinessReview:
 
 @effects.on(Transition.PASS_REVIEW)
 def record_pass(initiative, decision) -> None:
-    _close(initiative, decision, Outcome.PASSED)
+    _close(initiative, decision, ReviewOutcome.PASSED)
 
 
 @effects.on(Transition.FAIL_REVIEW)
 def record_fail(initiative, decision) -> None:
     """Every unchecked item becomes open pre-launch work for that item's assignee."""
-    review = _close(initiative, decision, Outcome.FAILED)
+    review = _close(initiative, decision, ReviewOutcome.FAILED)
     if review is None:
         return
     due = (decision.decided_at + timedelta(days=WORK_ITEM_DUE_DAYS)).date()
@@ -128,15 +128,15 @@ def record_fail(initiative, decision) -> None:
 def withdraw_review(initiative, decision) -> None:
     """Stopping an initiative closes its open review, so nobody works on it any more and a
     review can open afresh if the initiative is reopened and resubmitted."""
-    if ReadinessReview.objects.filter(initiative=initiative, outcome=Outcome.OPEN).exists():
-        _close(initiative, decision, Outcome.WITHDRAWN)
+    if ReadinessReview.objects.filter(initiative=initiative, outcome=ReviewOutcome.OPEN).exists():
+        _close(initiative, decision, ReviewOutcome.WITHDRAWN)
 
 
 def _close(initiative, decision, outcome: str) -> ReadinessReview | None:
     """Close the open review; None when there is none (a history imported without one)."""
     review = (
         ReadinessReview.objects.select_for_update()
-        .filter(initiative=initiative, outcome=Outcome.OPEN)
+        .filter(initiative=initiative, outcome=ReviewOutcome.OPEN)
         .first()
     )
     if review is None:
@@ -167,7 +167,7 @@ def _lock(item: ReviewItem, expected_version: int | None):
         .values_list("outcome", flat=True)
         .get(pk=item.review_id)
     )
-    if outcome != Outcome.OPEN:
+    if outcome != ReviewOutcome.OPEN:
         raise ReviewClosed(CLOSED)
     current = ReviewItem.objects.select_related("template_item", "assignee").get(pk=item.pk)
     loaded = expected_version if expected_version is not None else item.version

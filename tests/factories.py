@@ -217,7 +217,7 @@ class ChecklistItemTemplateFactory(factory.django.DjangoModelFactory):
 
 
 class PurgatoryFlagFactory(factory.django.DjangoModelFactory):
-    """An active "stuck" flag raised a day ago, as portfolio.purgatory.sync_flags writes one.
+    """An active "stuck" flag raised a day ago, as pages.purgatory.sync_flags writes one.
 
     Pass `cleared_at=` for a cleared one. Tests of the detection rules run sync_flags instead.
     """
@@ -257,10 +257,10 @@ def bulk_portfolio(count: int, *, decided_by, start: int = 0) -> list[Initiative
     gates.services.import_history; it belongs to one of two business units and has a sponsor,
     operational owner and delivery lead (a business owner unless k % 5 == 0), a primary metric
     whose latest snapshot says BULK_VERDICTS[k % 4] (after an older below one), and a live
-    feed (stale when k % 3 == 0). portfolio.purgatory.sync_flags then raises its flags.
+    feed (stale when k % 3 == 0). pages.purgatory.sync_flags then raises its flags.
     """
     from gates.services import import_history
-    from portfolio.purgatory import sync_flags
+    from pages.purgatory import sync_flags
 
     now = timezone.now()
     units = [BusinessUnitFactory(slug=f"bulk-unit-{n}", name=f"Bulk unit {n}") for n in range(2)]

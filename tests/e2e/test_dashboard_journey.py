@@ -7,7 +7,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from gates.stages import Stage
-from portfolio import purgatory
+from pages import purgatory
 from portfolio.models import Initiative
 from portfolio.roles import Role
 from tests.e2e.conftest import login

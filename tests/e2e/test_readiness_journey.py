@@ -7,7 +7,7 @@ from gates.stages import Stage
 from portfolio.models import Initiative
 from portfolio.roles import Role
 from readiness import services
-from readiness.models import Outcome
+from readiness.models import ReviewOutcome
 from tests.e2e.conftest import login
 from tests.factories import InitiativeFactory, UserFactory
 from tests.helpers import advance
@@ -30,7 +30,7 @@ def test_owner_checks_an_item_and_the_manager_passes_the_review(browser_page):
         narrow_audience="Accounts payable, Leeds",
     )
     advance(initiative, Stage.READINESS_REVIEW, user=manager)
-    review = initiative.reviews.get(outcome=Outcome.OPEN)
+    review = initiative.reviews.get(outcome=ReviewOutcome.OPEN)
     items = list(review.items.select_related("template_item", "review__initiative"))
     for item in items:
         services.assign(item=item, assignee=owner, user=manager)
@@ -63,4 +63,4 @@ def test_owner_checks_an_item_and_the_manager_passes_the_review(browser_page):
     initiative = Initiative.objects.get(pk=initiative.pk)
     assert initiative.stage == Stage.NARROW_LAUNCH
     review.refresh_from_db()
-    assert review.outcome == Outcome.PASSED and review.decided_by == manager
+    assert review.outcome == ReviewOutcome.PASSED and review.decided_by == manager

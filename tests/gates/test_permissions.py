@@ -6,11 +6,12 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 
-from gates import permissions, services
+from gates import services
 from gates.models import GateDecision
 from gates.stages import Stage, StopReason
 from gates.stages import Transition as T
 from metrics.models import Metric
+from portfolio import permissions
 from portfolio.models import Initiative
 from portfolio.roles import Role
 from tests.factories import InitiativeFactory, UserFactory
@@ -371,7 +372,8 @@ def test_framing_edit_saves_only_for_programme_managers_and_this_initiatives_own
 
 
 def test_save_framing_service_refuses_a_forbidden_user_itself(cast, framing_data):
-    from portfolio.forms import InitiativeForm, PrimaryMetricForm
+    from metrics.forms import PrimaryMetricForm
+    from portfolio.forms import InitiativeForm
     from portfolio.services import save_framing
 
     initiative = cast.initiative

@@ -8,9 +8,10 @@ decide a review.
 import pytest
 from django.core.exceptions import PermissionDenied
 
-from gates import permissions, services
+from gates import services
 from gates.stages import Stage, StopReason
 from gates.stages import Transition as T
+from portfolio import permissions
 from portfolio import services as portfolio_services
 from portfolio.roles import Role
 from tests.factories import InitiativeFactory, UserFactory
@@ -118,7 +119,8 @@ def in_review(manager):
 
 def _set_owner(initiative, field, person, *, by):
     """A programme manager changes one owner field through the framing service."""
-    from portfolio.forms import InitiativeForm, PrimaryMetricForm
+    from metrics.forms import PrimaryMetricForm
+    from portfolio.forms import InitiativeForm
 
     data = {}
     for name in portfolio_services.INITIATIVE_FIELDS:

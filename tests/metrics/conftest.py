@@ -9,9 +9,9 @@ suite was started. `eager` also sets Celery's own configuration, because a test 
 import pytest
 from django.core.cache import cache
 
+from gantry.celery import app
 from metrics import services
 from metrics.models import FeedKind
-from portfolio.celery import app
 from tests.factories import InitiativeFactory
 from tests.metrics.helpers import API
 

@@ -16,12 +16,12 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from gantry.celery import app
 from gates.criteria import registry
 from gates.stages import Stage
 from gates.stages import Transition as T
 from metrics import services
 from metrics.models import Metric, Verdict
-from portfolio.celery import app
 from portfolio.models import Initiative
 from tests.conftest import skip_or_fail
 from tests.factories import InitiativeFactory
@@ -71,7 +71,7 @@ def worker(settings, tmp_path):
         "CELERY_BROKER_URL": broker,
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portfolio", "worker", "--pool", "solo",
+        [sys.executable, "-m", "celery", "-A", "gantry", "worker", "--pool", "solo",
          "--queues", queue, "--without-heartbeat", "--without-gossip", "--without-mingle",
          "--loglevel", "INFO"],
         cwd=ROOT,

@@ -21,7 +21,7 @@ from gates.stages import Stage
 from gates.stages import Transition as T
 from metrics import ingest, status
 from metrics.models import Cohort, Metric, MetricSnapshot, Observation, Verdict
-from portfolio.dashboard import verdicts
+from pages.dashboard import verdicts
 from portfolio.models import Initiative
 from tests.factories import DataFeedFactory, MetricFactory, MetricSnapshotFactory
 from tests.helpers import advance

@@ -35,8 +35,8 @@ from metrics.models import (
     Observation,
 )
 from metrics.services import FeedStateError
+from pages.purgatory import detect
 from portfolio.models import Initiative, User
-from portfolio.purgatory import detect
 from portfolio.roles import Role
 from tests.factories import DataFeedFactory, InitiativeFactory, UserFactory
 from tests.helpers import advance

@@ -1,4 +1,4 @@
-"""portfolio.purgatory.sync_flags counts only the flags it raised itself.
+"""pages.purgatory.sync_flags counts only the flags it raised itself.
 
 When a concurrent run raised the same flags first, the database keeps the first run's rows
 (one active flag per initiative and kind) and the second run must report none raised, not
@@ -14,7 +14,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from portfolio import purgatory
+from pages import purgatory
 from portfolio.models import FlagKind, Initiative, PurgatoryFlag
 from tests.factories import InitiativeFactory
 

@@ -17,7 +17,7 @@ from gates.services import decide, import_history
 from gates.stages import Stage, StopReason
 from gates.stages import Transition as T
 from metrics.models import Verdict
-from portfolio import purgatory
+from pages import purgatory
 from portfolio.models import FlagKind, Initiative, User
 from portfolio.roles import Role
 from tests.factories import (
@@ -622,7 +622,7 @@ def test_the_dashboard_renders_without_a_cache(client, executive, manager, monke
     def broken(*args, **kwargs):
         raise ConnectionError("cache down")
 
-    monkeypatch.setattr("portfolio.dashboard.cache.get", broken)
+    monkeypatch.setattr("pages.dashboard.cache.get", broken)
     response = dashboard(client, executive)
 
     assert funnel(response)[Stage.THIN_SLICE] == 1

@@ -8,8 +8,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from gates import audit
 from gates.stages import Stage
+from metrics.forms import PrimaryMetricForm
 from portfolio import services
-from portfolio.forms import InitiativeForm, PrimaryMetricForm
+from portfolio.forms import InitiativeForm
 from portfolio.models import FramingChange
 from portfolio.roles import Role
 from tests.factories import InitiativeFactory, UserFactory

@@ -7,7 +7,7 @@ from unittest import mock
 import pytest
 from django.db import OperationalError
 
-from portfolio.celery import app as celery_app
+from gantry.celery import app as celery_app
 
 pytestmark = pytest.mark.django_db
 
@@ -73,7 +73,7 @@ def test_database_failure_answers_503(client, eager, settings):
         'connection to server at "db" failed: FATAL: password authentication failed '
         'for user "gantry" (password=hunter2)'
     )
-    with mock.patch("portfolio.health._database", side_effect=failure):
+    with mock.patch("gantry.health._database", side_effect=failure):
         response = client.get("/healthz")
     assert response.status_code == 503
     report = response.json()
@@ -84,7 +84,7 @@ def test_database_failure_answers_503(client, eager, settings):
 
 
 def test_database_failure_from_the_cursor_answers_503(client, eager):
-    with mock.patch("portfolio.health.connection") as connection:
+    with mock.patch("gantry.health.connection") as connection:
         connection.cursor.side_effect = OperationalError("server closed the connection")
         response = client.get("/healthz")
     assert response.status_code == 503

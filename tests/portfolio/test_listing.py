@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from gates.stages import Stage
 from metrics.models import Verdict
-from portfolio.listing import COLUMNS, safe_cell
+from pages.listing import COLUMNS, safe_cell
 from portfolio.models import FlagKind, Initiative, User
 from portfolio.roles import Role
 from tests.factories import (

@@ -7,8 +7,8 @@ from django.utils import timezone
 
 from gates.stages import Stage, StopReason
 from metrics import services as metric_services
+from pages.templatetags.gantry import ago
 from portfolio.models import Initiative
-from portfolio.templatetags.gantry import ago
 from tests.factories import InitiativeFactory
 from tests.helpers import criteria_passing
 

@@ -10,7 +10,7 @@ from gates.services import import_history
 from gates.stages import Stage
 from metrics.models import FeedKind, Verdict
 from metrics.status import mark_stale_feeds
-from portfolio import purgatory, tasks
+from pages import purgatory, tasks
 from portfolio.models import FlagKind, Initiative, PurgatoryFlag, StageLimit
 from tests.factories import (
     DataFeedFactory,

@@ -232,9 +232,9 @@ def test_gate_four_waits_for_a_recompute_after_a_reframe(launched, manager):
 def test_a_reframe_recomputes_the_primary_metric_against_the_new_definition(
     launched, manager, settings, django_capture_on_commit_callbacks
 ):
+    from gantry.celery import app
     from gates.criteria import registry
     from metrics.models import Cohort, Observation
-    from portfolio.celery import app
     from tests.factories import DataFeedFactory
 
     settings.CELERY_TASK_ALWAYS_EAGER = True

@@ -13,18 +13,19 @@ from django.db import transaction
 from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
-from gates import audit, permissions, services
+from gantry.management.commands._demo_data import INITIATIVES
+from gantry.management.commands._demo_observations import FEEDS, points
+from gantry.management.commands._demo_reviews import COSTS, REVIEWS
+from gantry.management.commands.seed_demo import SNAPSHOT_DAYS
+from gates import audit, services
 from gates.criteria import blocking, registry
 from gates.models import GateDecision
-from gates.permissions import may_decide_review
 from gates.stages import Stage, StopReason
 from gates.stages import Transition as T
 from metrics.models import Cohort, DataFeed, FeedKind, Metric, MetricSnapshot, Observation, Verdict
-from portfolio.management.commands._demo_data import INITIATIVES
-from portfolio.management.commands._demo_observations import FEEDS, points
-from portfolio.management.commands._demo_reviews import COSTS, REVIEWS
-from portfolio.management.commands.seed_demo import SNAPSHOT_DAYS
+from portfolio import permissions
 from portfolio.models import BusinessUnit, Initiative, User
+from portfolio.permissions import may_decide_review
 from portfolio.roles import Role, role_of
 from readiness.defaults import VERSION_1
 from readiness.models import (
@@ -36,7 +37,7 @@ from readiness.models import (
     SystemEvidence,
     WorkStatus,
 )
-from readiness.models import Outcome as ReviewOutcome
+from readiness.models import ReviewOutcome as ReviewOutcome
 from readiness.queries import open_items_for, open_work_for
 from readiness.services import WORK_ITEM_DUE_DAYS, current_template
 

@@ -7,7 +7,7 @@ from gates.stages import Stage
 from gates.stages import Transition as T
 from portfolio.models import Initiative
 from readiness import services
-from readiness.models import ChecklistTemplate, Outcome, ReadinessReview, ReviewItem
+from readiness.models import ChecklistTemplate, ReadinessReview, ReviewItem, ReviewOutcome
 from tests.factories import (
     ChecklistItemTemplateFactory,
     ChecklistTemplateFactory,
@@ -51,7 +51,7 @@ def submit_for_review(initiative, *, user) -> ReadinessReview:
 
 
 def open_review(initiative) -> ReadinessReview:
-    return ReadinessReview.objects.get(initiative=initiative, outcome=Outcome.OPEN)
+    return ReadinessReview.objects.get(initiative=initiative, outcome=ReviewOutcome.OPEN)
 
 
 def items_of(review) -> dict[str, ReviewItem]:

@@ -26,7 +26,7 @@ from gates.stages import Stage
 from gates.stages import Transition as T
 from portfolio.models import Initiative, User
 from readiness import services
-from readiness.models import Outcome, ReadinessReview, ReviewItem
+from readiness.models import ReadinessReview, ReviewItem, ReviewOutcome
 from tests.factories import InitiativeFactory
 from tests.readiness.helpers import ASSIGNMENT, check, items_of, submit_for_review
 
@@ -175,7 +175,7 @@ def test_pass_review_holding_the_lock_makes_a_racing_uncheck_find_the_review_clo
     assert decision.transition == T.PASS_REVIEW
     assert isinstance(outcomes["uncheck"], ValidationError), outcomes
     assert "closed" in " ".join(outcomes["uncheck"].messages)
-    assert consistent(initiative) == (Outcome.PASSED, True)
+    assert consistent(initiative) == (ReviewOutcome.PASSED, True)
 
 
 def test_an_uncheck_holding_the_lock_makes_a_racing_pass_review_refuse(ready, cast):
@@ -203,7 +203,7 @@ def test_an_uncheck_holding_the_lock_makes_a_racing_pass_review_refuse(ready, ca
     assert blocked["pass"] is True, "the decision did not wait for the uncheck"
     assert isinstance(outcomes["pass"], GateRefused), outcomes
     assert "Readiness checklist complete" in str(outcomes["pass"])
-    assert consistent(initiative) == (Outcome.OPEN, False)
+    assert consistent(initiative) == (ReviewOutcome.OPEN, False)
     initiative.refresh_from_db()
     assert initiative.stage == Stage.READINESS_REVIEW
 

@@ -15,10 +15,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from gates.permissions import may_decide_review
 from gates.stages import Stage
 from gates.stages import Transition as T
 from portfolio.models import Initiative, User
+from portfolio.permissions import may_decide_review
 from portfolio.roles import Role
 from readiness import queries, services
 from readiness.models import ItemAction, ReviewItemEvent

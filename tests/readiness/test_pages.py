@@ -19,7 +19,7 @@ from metrics import services as metric_services
 from metrics.models import Delivery, DeliverySource, FeedKind, Observation
 from portfolio.models import Initiative
 from readiness import services
-from readiness.models import Outcome, PreLaunchWorkItem, WorkStatus
+from readiness.models import PreLaunchWorkItem, ReviewOutcome, WorkStatus
 from tests.factories import InitiativeFactory
 from tests.readiness.helpers import (
     ASSIGNMENT,
@@ -431,7 +431,7 @@ def test_failing_from_the_page_returns_to_the_review(client, initiative, items, 
     assert response.status_code == 302
     assert response["Location"] == review_url(review)
     review.refresh_from_db()
-    assert review.outcome == Outcome.FAILED
+    assert review.outcome == ReviewOutcome.FAILED
     assert review.decision.rationale == "No fallback yet."
 
 
@@ -466,7 +466,7 @@ def test_a_decision_posted_to_an_earlier_review_answers_409_and_leaves_the_open_
     assert response.status_code == 409
     assert "already decided" in response.content.decode()
     current.refresh_from_db()
-    assert current.outcome == Outcome.OPEN
+    assert current.outcome == ReviewOutcome.OPEN
     initiative.refresh_from_db()
     assert initiative.stage == Stage.READINESS_REVIEW
 

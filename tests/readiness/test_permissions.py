@@ -11,13 +11,13 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from gates.permissions import may_decide_review
 from gates.stages import Stage
 from gates.stages import Transition as T
 from portfolio.models import Initiative
+from portfolio.permissions import may_decide_review
 from portfolio.roles import Role
 from readiness import services
-from readiness.models import Outcome, ReviewItem
+from readiness.models import ReviewItem, ReviewOutcome
 from tests.factories import InitiativeFactory, UserFactory
 from tests.readiness.helpers import (
     ASSIGNMENT,
@@ -281,7 +281,7 @@ def test_decision_form_answers_403_without_a_stakeless_pm_role(client, ready, ro
     initiative.refresh_from_db()
     assert initiative.stage == Stage.READINESS_REVIEW
     review.refresh_from_db()
-    assert review.outcome == Outcome.OPEN
+    assert review.outcome == ReviewOutcome.OPEN
 
 
 @pytest.mark.parametrize("role", [*STAKES, "pm_assignee"])
@@ -303,7 +303,7 @@ def test_another_programme_manager_assigns_and_passes_where_a_stakeholder_may_no
     initiative.refresh_from_db()
     assert initiative.stage == Stage.NARROW_LAUNCH
     review.refresh_from_db()
-    assert (review.outcome, review.decided_by) == (Outcome.PASSED, cast.pm)
+    assert (review.outcome, review.decided_by) == (ReviewOutcome.PASSED, cast.pm)
 
 
 def test_a_stakeless_programme_manager_fails_a_review_through_the_service(ready, cast):

@@ -22,10 +22,10 @@ from metrics.models import FeedKind
 from portfolio.models import Initiative
 from readiness import services
 from readiness.models import (
-    Outcome,
     PreLaunchWorkItem,
     ReadinessReview,
     ReviewItem,
+    ReviewOutcome,
     WorkStatus,
 )
 from tests.helpers import advance
@@ -87,7 +87,7 @@ def test_submitting_for_review_opens_a_review_on_the_newest_checklist_with_one_i
 
     assert reload(initiative).stage == Stage.READINESS_REVIEW
     review = ReadinessReview.objects.get(initiative=initiative)
-    assert review.outcome == Outcome.OPEN
+    assert review.outcome == ReviewOutcome.OPEN
     assert review.template == template
     assert (review.opened_by, review.opened_at) == (cast.delivery_lead, decision.decided_at)
     items = list(review.items.all())
@@ -128,7 +128,7 @@ def test_closed_reviews_of_one_initiative_may_be_many(review, cast):
             template=review.template,
             opened_by=cast.pm,
             opened_at=timezone.now(),
-            outcome=Outcome.FAILED,
+            outcome=ReviewOutcome.FAILED,
         )
     assert ReadinessReview.objects.filter(initiative=review.initiative).count() == 3
 
@@ -150,7 +150,7 @@ def test_the_review_after_a_failed_one_starts_fresh(initiative, items, cast):
     )
     # The failed review keeps what it found.
     first.refresh_from_db()
-    assert first.outcome == Outcome.FAILED
+    assert first.outcome == ReviewOutcome.FAILED
     assert first.items.filter(checked=True).count() == 2
 
 
@@ -197,7 +197,7 @@ def test_pass_review_is_refused_without_operational_owner_or_narrow_audience(
 
     assert failing_keys(exc) == {key}
     assert reload(initiative).stage == Stage.READINESS_REVIEW
-    assert open_review(initiative).outcome == Outcome.OPEN
+    assert open_review(initiative).outcome == ReviewOutcome.OPEN
 
 
 def test_pass_review_with_every_item_checked_and_both_named_reaches_narrow_launch(
@@ -209,7 +209,7 @@ def test_pass_review_with_every_item_checked_and_both_named_reaches_narrow_launc
 
     assert reload(initiative).stage == Stage.NARROW_LAUNCH
     review.refresh_from_db()
-    assert review.outcome == Outcome.PASSED
+    assert review.outcome == ReviewOutcome.PASSED
     assert (review.decided_by, review.decided_at) == (cast.pm, decision.decided_at)
     assert review.decision == decision
     assert (decision.from_stage, decision.to_stage) == (
@@ -247,7 +247,7 @@ def test_fail_review_returns_to_thin_slice_and_each_unchecked_item_becomes_one_o
 
     assert reload(initiative).stage == Stage.THIN_SLICE
     review.refresh_from_db()
-    assert review.outcome == Outcome.FAILED
+    assert review.outcome == ReviewOutcome.FAILED
     assert (review.decided_by, review.decided_at, review.decision) == (
         cast.pm,
         decision.decided_at,

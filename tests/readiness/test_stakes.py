@@ -13,10 +13,10 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from gates.permissions import may_decide_review
 from gates.stages import Stage
 from gates.stages import Transition as T
 from portfolio.models import Initiative
+from portfolio.permissions import may_decide_review
 from portfolio.roles import Role
 from readiness import services
 from readiness.models import PreLaunchWorkItem, ReviewItem, WorkStatus

@@ -3,7 +3,7 @@
 from gates import services
 from gates.stages import Stage
 from gates.stages import Transition as T
-from readiness.models import Outcome
+from readiness.models import ReviewOutcome
 from tests.factories import InitiativeFactory
 from tests.helpers import advance, criteria_passing
 
@@ -22,7 +22,7 @@ def test_stopping_during_review_withdraws_it_and_a_resubmission_opens_a_fresh_on
     )
 
     first.refresh_from_db()
-    assert first.outcome == Outcome.WITHDRAWN
+    assert first.outcome == ReviewOutcome.WITHDRAWN
     assert first.decision == stop and first.decided_by == manager
     assert not initiative.work_items.exists()
 
@@ -30,14 +30,14 @@ def test_stopping_during_review_withdraws_it_and_a_resubmission_opens_a_fresh_on
         services.decide(initiative=initiative, transition=T.REOPEN, user=manager, rationale="Back.")
     advance(initiative, Stage.READINESS_REVIEW, user=manager)
     assert initiative.reviews.count() == 2
-    assert initiative.reviews.filter(outcome=Outcome.OPEN).exclude(pk=first.pk).count() == 1
+    assert initiative.reviews.filter(outcome=ReviewOutcome.OPEN).exclude(pk=first.pk).count() == 1
 
 
 def test_stopping_outside_review_touches_no_review(manager):
     initiative = InitiativeFactory(framed=True)
     advance(initiative, Stage.NARROW_LAUNCH, user=manager)
     review = initiative.reviews.get()
-    assert review.outcome == Outcome.PASSED
+    assert review.outcome == ReviewOutcome.PASSED
 
     services.decide(
         initiative=initiative,
@@ -48,7 +48,7 @@ def test_stopping_outside_review_touches_no_review(manager):
     )
 
     review.refresh_from_db()
-    assert review.outcome == Outcome.PASSED
+    assert review.outcome == ReviewOutcome.PASSED
 
 
 def test_failing_a_review_imported_without_one_sends_it_back_without_work_items(manager):

@@ -32,9 +32,9 @@ from decimal import Decimal
 
 from django.utils.text import slugify
 
+from gantry.management.commands._demo_data import UNITS, InitiativeSpec
+from gantry.management.commands._demo_observations import FEEDS
 from metrics.models import FeedKind
-from portfolio.management.commands._demo_data import UNITS, InitiativeSpec
-from portfolio.management.commands._demo_observations import FEEDS
 from readiness.models import SystemEvidence
 
 WIKI = "https://wiki.example.internal"

@@ -49,10 +49,13 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
-    "portfolio",
+    # Lowest layer first: gates, then the domain, the feature apps, the pages, the project.
     "gates",
+    "portfolio",
     "metrics",
     "readiness",
+    "pages",
+    "gantry",
 ]
 
 MIDDLEWARE = [
@@ -67,8 +70,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "portfolio.urls"
-WSGI_APPLICATION = "portfolio.wsgi.application"
+ROOT_URLCONF = "gantry.urls"
+WSGI_APPLICATION = "gantry.wsgi.application"
 
 TEMPLATES = [
     {
@@ -80,7 +83,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "portfolio.context_processors.navigation",
+                "pages.context_processors.navigation",
             ],
         },
     },
@@ -152,7 +155,7 @@ CELERY_BEAT_SCHEDULE = {
     "mark-stale-feeds": {"task": "metrics.tasks.mark_stale_feeds", "schedule": 300},
     # Flags change on a scale of days (stage limits, 14 days below threshold); every 15
     # minutes keeps the dashboard current at the cost of a few set-based queries.
-    "sync-purgatory-flags": {"task": "portfolio.tasks.sync_purgatory_flags", "schedule": 900},
+    "sync-purgatory-flags": {"task": "pages.tasks.sync_purgatory_flags", "schedule": 900},
 }
 
 # The cache holds the recompute debounce keys; Redis when given, per-process memory otherwise.

@@ -3,7 +3,9 @@
 import time
 
 from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
 from django.db import connection
+from django.http import JsonResponse
 
 
 def _timed(check) -> dict:
@@ -26,7 +28,7 @@ def _database() -> dict:
 def _broker() -> dict:
     if not settings.CELERY_BROKER_URL:
         return {"ok": True, "mode": "eager"}
-    from portfolio.celery import app
+    from gantry.celery import app
 
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
@@ -37,7 +39,7 @@ def _broker() -> dict:
 def _workers() -> dict:
     if not settings.CELERY_BROKER_URL:
         return {"ok": True, "count": 0, "mode": "eager"}
-    from portfolio.celery import app
+    from gantry.celery import app
 
     replies = app.control.ping(timeout=0.3) or []
     # No worker is not unhealthy for the web: work queues up and beat catches up later.
@@ -49,3 +51,9 @@ def report() -> dict:
     checks["workers"] = _timed(_workers) if checks["broker"]["ok"] else {"ok": True, "count": 0}
     healthy = checks["database"]["ok"] and checks["broker"]["ok"]
     return {"status": "ok" if healthy else "unavailable", "checks": checks}
+
+
+@login_not_required
+def healthz(request):
+    report_ = report()
+    return JsonResponse(report_, status=200 if report_["status"] == "ok" else 503)

@@ -5,7 +5,7 @@ import logging
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from portfolio import purgatory
+from pages import purgatory
 
 log = logging.getLogger(__name__)
 

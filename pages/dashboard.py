@@ -36,8 +36,8 @@ from gates.models import GateDecision
 from gates.stages import PATH, Stage, StopReason
 from gates.stages import Transition as T
 from metrics.models import Metric, MetricSnapshot, Verdict
+from pages.purgatory import stage_limits
 from portfolio.models import BusinessUnit, Initiative, PurgatoryFlag
-from portfolio.purgatory import stage_limits
 
 log = logging.getLogger(__name__)
 

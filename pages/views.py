@@ -5,7 +5,6 @@ import json
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse, StreamingHttpResponse
@@ -13,23 +12,21 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from gates import audit, permissions
+from gates import audit
 from gates import services as gate_services
 from gates.criteria import registry
 from gates.forms import DecisionForm
 from gates.http import post_only
 from gates.stages import NEXT_GATE, PATH, Stage, Transition
 from metrics.charts import trend
+from metrics.forms import PrimaryMetricForm, ReframeForm
 from metrics.models import Metric, Verdict
 from metrics.queries import recent_snapshots
-from portfolio import dashboard, health, listing, queries, services
-from portfolio.forms import (
-    DashboardFilter,
-    DeclineForm,
-    InitiativeForm,
-    PrimaryMetricForm,
-    ReframeForm,
-)
+from pages import dashboard, listing
+from pages import queries as page_queries
+from pages.forms import DashboardFilter
+from portfolio import permissions, queries, services
+from portfolio.forms import DeclineForm, InitiativeForm
 from portfolio.models import Initiative, ReframeProposal
 from readiness.queries import reviews_of, work_of
 from readiness.services import may_complete
@@ -128,7 +125,7 @@ def initiative_detail(request, slug: str):
 
 def render_initiative(request, slug: str, *, bound_form: DecisionForm | None = None, status=200):
     """The initiative page; `bound_form` re-renders a decision form with its errors."""
-    initiative = queries.initiative_detail(slug).first()
+    initiative = page_queries.initiative_detail(slug).first()
     if initiative is None:
         raise Http404("No such initiative.")
     user = request.user
@@ -473,7 +470,43 @@ def _audit_csv(entries):
         yield writer.writerow([listing.safe_cell(row[c]) for c in AUDIT_COLUMNS])
 
 
-@login_not_required
-def healthz(request):
-    report = health.report()
-    return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
+def _initiative_page(request, slug: str, **kwargs) -> str:
+    return reverse("initiative-detail", args=[slug])
+
+
+@post_only(_initiative_page, "Decisions are taken with the form on this page.")
+def decide(request, slug: str, transition: str):
+    if transition not in Transition.values:
+        raise Http404("No such transition.")
+    initiative = get_object_or_404(Initiative, slug=slug)
+    # Permission first: a forbidden request answers 403 whatever the form or stage holds.
+    if not gate_services.may_take(initiative, transition, request.user):
+        raise PermissionDenied(f"You may not {Transition(transition).label.lower()}.")
+    form = DecisionForm(request.POST, transition=transition)
+    if not form.is_valid():
+        return render_initiative(request, slug, bound_form=form, status=400)
+    try:
+        decision = gate_services.decide(
+            initiative=initiative,
+            transition=transition,
+            user=request.user,
+            rationale=form.cleaned_data["rationale"],
+            stop_reason=form.cleaned_data.get("stop_reason", ""),
+            expected_stage=form.cleaned_data["expected_stage"],
+        )
+    except ValidationError as exc:
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+        return render_initiative(request, slug, bound_form=form, status=400)
+    except gate_services.StaleInitiative as exc:
+        messages.error(request, str(exc))
+        return render_initiative(request, slug, status=409)
+    except gate_services.DecisionError as exc:
+        messages.error(request, str(exc))
+        return render_initiative(request, slug, bound_form=form, status=422)
+    messages.success(
+        request,
+        f"{decision.get_transition_display()} recorded: "
+        f"{initiative.title} is now {initiative.where}.",
+    )
+    return redirect(initiative)

@@ -7,9 +7,9 @@ Kept out of the view so the view only translates HTTP; every read comes from a s
 
 from gates.criteria import registry
 from gates.forms import DecisionForm
-from gates.permissions import may_decide_review, may_own
 from gates.stages import Transition
 from metrics import queries as metric_queries
+from portfolio.permissions import may_decide_review, may_own
 from portfolio.roles import is_programme_manager
 from readiness import queries
 from readiness.forms import AssignForm, CheckForm

@@ -31,16 +31,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
-from gates import audit
-from gates.models import GateDecision
-from gates.services import import_history
-from gates.stages import Transition
-from metrics.models import DataFeed, FeedKind, Metric, Observation
-from metrics.services import TOKEN_PREFIX, hash_token, record_past_deliveries
-from metrics.status import mark_stale_feeds, recompute
-from portfolio import purgatory
-from portfolio import services as portfolio_services
-from portfolio.management.commands._demo_data import (
+from gantry.management.commands._demo_data import (
     INITIATIVES,
     LOGINS,
     PEOPLE,
@@ -48,22 +39,31 @@ from portfolio.management.commands._demo_data import (
     InitiativeSpec,
     Person,
 )
-from portfolio.management.commands._demo_observations import FEEDS, FeedPlan, points
-from portfolio.management.commands._demo_reviews import (
+from gantry.management.commands._demo_observations import FEEDS, FeedPlan, points
+from gantry.management.commands._demo_reviews import (
     REVIEWS,
     ReviewPlan,
     assignee_of,
     evidence,
 )
+from gates import audit
+from gates.models import GateDecision
+from gates.services import import_history
+from gates.stages import Transition
+from metrics.models import DataFeed, FeedKind, Metric, Observation
+from metrics.services import TOKEN_PREFIX, hash_token, record_past_deliveries
+from metrics.status import mark_stale_feeds, recompute
+from pages import purgatory
+from portfolio import services as portfolio_services
 from portfolio.models import BusinessUnit, Initiative, User
 from portfolio.roles import role_of
 from readiness.models import (
     ItemAction,
-    Outcome,
     PreLaunchWorkItem,
     ReadinessReview,
     ReviewItem,
     ReviewItemEvent,
+    ReviewOutcome,
     SystemEvidence,
     WorkStatus,
 )
@@ -109,9 +109,9 @@ class Command(BaseCommand):
             f"metric snapshots computed: {snapshots}"
         )
         self.stdout.write(
-            f"Readiness reviews created: {reviews['reviews']} ({reviews[Outcome.OPEN]} open, "
-            f"{reviews[Outcome.PASSED]} passed, {reviews[Outcome.FAILED]} failed, "
-            f"{reviews[Outcome.WITHDRAWN]} withdrawn); "
+            f"Readiness reviews created: {reviews['reviews']} ({reviews[ReviewOutcome.OPEN]} open, "
+            f"{reviews[ReviewOutcome.PASSED]} passed, {reviews[ReviewOutcome.FAILED]} failed, "
+            f"{reviews[ReviewOutcome.WITHDRAWN]} withdrawn); "
             f"checklist items: {reviews['items']}; item events: {reviews['events']}; "
             f"pre-launch work items: {reviews['work']} ({reviews['open_work']} open)"
         )
@@ -507,15 +507,15 @@ class Command(BaseCommand):
                 and initiative.operational_owner_id is None
             ):
                 raise CommandError(f"{spec.title}: no operational owner, yet the item is checked.")
-            if draft.outcome == Outcome.PASSED and not item.checked:
+            if draft.outcome == ReviewOutcome.PASSED and not item.checked:
                 raise CommandError(f"{spec.title}: a passed review with an unchecked item.")
             # Each write through the services bumps the item's optimistic-lock version.
             item.version = 1 + len(item_events)
             work_item = None
-            if draft.outcome == Outcome.FAILED and not item.checked:
+            if draft.outcome == ReviewOutcome.FAILED and not item.checked:
                 work_item = self._work_item(draft, item, position, people)
             result.append((item, item_events, work_item))
-        if draft.outcome == Outcome.FAILED and not any(w for _, _, w in result):
+        if draft.outcome == ReviewOutcome.FAILED and not any(w for _, _, w in result):
             raise CommandError(f"{spec.title}: a failed review with every item checked.")
         return review, result
 
@@ -576,12 +576,12 @@ class _ReviewDraft:
     @property
     def outcome(self) -> str:
         if self.closing is None:
-            return Outcome.OPEN
+            return ReviewOutcome.OPEN
         if self.closing.transition == Transition.PASS_REVIEW:
-            return Outcome.PASSED
+            return ReviewOutcome.PASSED
         if self.closing.transition == Transition.STOP:
-            return Outcome.WITHDRAWN
-        return Outcome.FAILED
+            return ReviewOutcome.WITHDRAWN
+        return ReviewOutcome.FAILED
 
 
 def _review_drafts(spec, initiative, decisions: list[GateDecision], now) -> list[_ReviewDraft]:

@@ -8,6 +8,10 @@ fields that name the person. A viewer named as business owner still writes nothi
 executive named as an owner gains no owner's powers.
 """
 
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
 from django.db.models import Q
 
 from portfolio.roles import Role, is_executive, is_programme_manager, roles_of
@@ -53,15 +57,45 @@ def may_submit_for_review(initiative, user) -> bool:
     }
 
 
+class Stakes:
+    """Where, besides the owner fields and their history, a stake in an initiative is held.
+
+    The apps above the domain register what they hold (readiness: the items of the open
+    review and who opened it when), so the rules below read it without importing them.
+    """
+
+    def __init__(self) -> None:
+        self._sources: list[Callable[[Any, Any], bool]] = []
+        self._review_opened_at: Callable[[Any], datetime | None] = lambda initiative: None
+
+    def source(self, held: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
+        """Register `held(initiative, user) -> bool`: a stake held now or during the open
+        review."""
+        self._sources.append(held)
+        return held
+
+    def review_opened_at(self, opened_at: Callable[[Any], datetime | None]):
+        """Register `opened_at(initiative)`: when its open readiness review opened, if any."""
+        self._review_opened_at = opened_at
+        return opened_at
+
+    def held_elsewhere(self, initiative, user) -> bool:
+        return any(held(initiative, user) for held in self._sources)
+
+    def open_review_since(self, initiative) -> datetime | None:
+        return self._review_opened_at(initiative)
+
+
+stakes = Stakes()
+
+
 def held_stake(initiative, user, *, since=None) -> bool:
     """Whether the user owns the initiative now, or held a stake in it at any time since
     `since`: named in an owner field (the framing history says so) or given an item of its
     open readiness review, even one reassigned since."""
     if initiative.is_owned_by(user):
         return True
-    # Reverse accessors keep gates free of imports from the apps that hold these rows.
-    reviews = initiative.reviews.filter(outcome="open")
-    if reviews.filter(Q(items__assignee=user) | Q(items__events__assignee=user)).exists():
+    if stakes.held_elsewhere(initiative, user):
         return True
     if since is None:
         return False
@@ -78,9 +112,7 @@ def may_decide_review(initiative, user) -> bool:
     opened (segregation of duties). Also who may assign the review's items."""
     if not (_signed_in(user) and is_programme_manager(user)):
         return False
-    review = initiative.reviews.filter(outcome="open").only("opened_at").first()
-    since = review.opened_at if review is not None else None
-    return not held_stake(initiative, user, since=since)
+    return not held_stake(initiative, user, since=stakes.open_review_since(initiative))
 
 
 def may_reframe(initiative, user) -> bool:

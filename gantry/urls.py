@@ -2,11 +2,11 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, reverse
 
-from gates import views as gate_views
+from gantry import health
 from gates.http import post_only
 from metrics import api as metrics_api
 from metrics import views as metrics_views
-from portfolio import views
+from pages import reviews, views
 from readiness import views as readiness_views
 
 urlpatterns = [
@@ -30,7 +30,7 @@ urlpatterns = [
     ),
     path(
         "initiatives/<slug:slug>/decide/<str:transition>/",
-        gate_views.decide,
+        views.decide,
         name="initiative-decide",
     ),
     path("initiatives/<slug:slug>/feeds/new/", metrics_views.feed_create, name="feed-create"),
@@ -43,27 +43,27 @@ urlpatterns = [
     path("initiatives/<slug:slug>/", include("metrics.urls")),
     path(
         "initiatives/<slug:slug>/reviews/<int:review_id>/",
-        readiness_views.review_detail,
+        reviews.review_detail,
         name="review-detail",
     ),
     path(
         "initiatives/<slug:slug>/reviews/<int:review_id>/items/<int:item_id>/assign/",
-        readiness_views.item_assign,
+        reviews.item_assign,
         name="review-item-assign",
     ),
     path(
         "initiatives/<slug:slug>/reviews/<int:review_id>/items/<int:item_id>/check/",
-        readiness_views.item_check,
+        reviews.item_check,
         name="review-item-check",
     ),
     path(
         "initiatives/<slug:slug>/reviews/<int:review_id>/items/<int:item_id>/uncheck/",
-        readiness_views.item_uncheck,
+        reviews.item_uncheck,
         name="review-item-uncheck",
     ),
     path(
         "initiatives/<slug:slug>/reviews/<int:review_id>/decide/<str:transition>/",
-        readiness_views.review_decide,
+        reviews.review_decide,
         name="review-decide",
     ),
     path("work-items/<int:work_item_id>/done/", readiness_views.work_item_done, name="work-done"),
@@ -73,7 +73,7 @@ urlpatterns = [
         name="work-reopen",
     ),
     path("my-work/", readiness_views.my_work, name="my-work"),
-    path("healthz", views.healthz, name="healthz"),
+    path("healthz", health.healthz, name="healthz"),
     path(
         "api/v1/feeds/<int:feed_id>/observations",
         metrics_api.observations,
