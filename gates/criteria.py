@@ -9,8 +9,9 @@ Criteria that need parts Gantry cannot measure yet fail closed: they never pass.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
 from decimal import Decimal
 
 from django.utils import timezone
@@ -64,6 +65,26 @@ class Registry:
             return check
 
         return decorate
+
+    @contextmanager
+    def override(
+        self, check: Callable[[object], Result] | None = None, *, keep: tuple[str, ...] = ()
+    ) -> Iterator[Registry]:
+        """For tests: every criterion answers with `check` except the keys in `keep`, which
+        keep their real checks. With no `check` nothing is replaced. Whatever is registered
+        inside the block is gone after it, and the registry is as it was."""
+        saved = self._criteria
+        self._criteria = {
+            transition: {
+                key: criterion if check is None or key in keep else replace(criterion, check=check)
+                for key, criterion in criteria.items()
+            }
+            for transition, criteria in saved.items()
+        }
+        try:
+            yield self
+        finally:
+            self._criteria = saved
 
     def criteria_for(self, transition: str) -> list[Criterion]:
         return list(self._criteria[str(transition)].values())

@@ -1,7 +1,6 @@
 """Helpers to bring an initiative to a stage through the real service."""
 
 from contextlib import contextmanager
-from unittest import mock
 
 from gates import services
 from gates.criteria import Result, registry
@@ -20,17 +19,7 @@ _ROUTE = {
 @contextmanager
 def criteria_passing():
     """Every criterion passes: for reaching later stages whose parts are not built yet."""
-    passing = Result(True, "passes (test)")
-    with mock.patch.dict(
-        registry._criteria,
-        {
-            name: {
-                key: type(c)(c.key, c.label, lambda i: passing, c.advisory)
-                for key, c in criteria.items()
-            }
-            for name, criteria in registry._criteria.items()
-        },
-    ):
+    with registry.override(lambda initiative: Result(True, "passes (test)")):
         yield
 
 

@@ -2,7 +2,6 @@
 
 from datetime import timedelta
 from decimal import Decimal
-from unittest import mock
 
 import pytest
 from django.utils import timezone
@@ -42,8 +41,7 @@ def framed():
 @pytest.fixture
 def isolated_registry():
     """The global registry, restored after the test whatever the test registers in it."""
-    copies = {name: dict(criteria) for name, criteria in registry._criteria.items()}
-    with mock.patch.dict(registry._criteria, copies):
+    with registry.override():
         yield registry
 
 
@@ -260,9 +258,7 @@ def test_not_available_builds_a_criterion_that_never_passes():
 
 @pytest.mark.parametrize("transition", [T.APPROVE_FRAME, T.SUBMIT_FOR_REVIEW, T.WIDEN])
 def test_a_not_available_criterion_keeps_its_gate_closed(complete, transition):
-    with mock.patch.dict(
-        registry._criteria, {str(transition): dict(registry._criteria[transition])}
-    ):
+    with registry.override():
         registry.register(transition, key="not_built", label="A part not built")(
             not_available("Gantry does not measure this yet.")
         )
@@ -478,3 +474,18 @@ def test_criteria_passing_helper_restores_the_real_criteria(manager):
     with criteria_passing():
         advance(initiative, Stage.THIN_SLICE, user=manager)
     assert not outcome(initiative, T.SUBMIT_FOR_REVIEW, "live_feed").passed
+
+
+def test_override_replaces_checks_keeps_the_named_ones_and_restores_everything(complete):
+    real = {o.key: o.passed for o in registry.evaluate(complete, T.SUBMIT_FOR_REVIEW)}
+    refusing = Result(False, "refused (test)")
+    with registry.override(lambda initiative: refusing, keep=("security_model",)):
+        registry.register(T.SUBMIT_FOR_REVIEW, key="extra", label="Extra")(
+            lambda initiative: Result(True, "")
+        )
+        inside = {o.key: o for o in registry.evaluate(complete, T.SUBMIT_FOR_REVIEW)}
+        assert inside["security_model"].passed == real["security_model"]
+        assert inside["logging_attested"].reason == "refused (test)"
+        assert "extra" in inside
+    after = {o.key: o.passed for o in registry.evaluate(complete, T.SUBMIT_FOR_REVIEW)}
+    assert after == real

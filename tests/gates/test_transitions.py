@@ -1,14 +1,14 @@
 """The stage machine through gates.services.decide: allowed, refused, recorded."""
 
+from contextlib import contextmanager
 from datetime import timedelta
-from unittest import mock
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from gates import services
-from gates.criteria import Criterion, Result, registry
+from gates.criteria import Result, registry
 from gates.models import GateDecision
 from gates.services import DecisionError, GateRefused, StaleInitiative
 from gates.stages import STOPPABLE, Stage, StopReason
@@ -73,19 +73,13 @@ def decide(initiative, transition, user, **kwargs):
 def blocked():
     """Every criterion passes except one added blocker on the transition under test."""
 
+    @contextmanager
     def block(transition):
-        passing = Result(True, "passes (test)")
-        patched = {
-            name: {
-                key: Criterion(c.key, c.label, lambda i: passing, c.advisory)
-                for key, c in criteria.items()
-            }
-            for name, criteria in registry._criteria.items()
-        }
-        patched[transition.value]["blocker"] = Criterion(
-            "blocker", "Test blocker", lambda i: Result(False, "Blocked by the test.")
-        )
-        return mock.patch.dict(registry._criteria, patched)
+        with registry.override(lambda initiative: Result(True, "passes (test)")):
+            registry.register(transition, key="blocker", label="Test blocker")(
+                lambda initiative: Result(False, "Blocked by the test.")
+            )
+            yield
 
     return block
 
