@@ -132,7 +132,7 @@ def not_available(what: str) -> Callable[[object], Result]:
 
 
 def _person(user) -> str:
-    return user.get_full_name() or user.get_username()
+    return str(user)  # the user model says how a person is named
 
 
 def _number(value: Decimal | None, unit: str = "") -> str:

@@ -44,6 +44,9 @@ NEXT_GATE = {
     Stage.NARROW_LAUNCH: Transition.WIDEN,
 }
 
+# Launched: the system runs for real users, narrowly or widely.
+LAUNCHED = (Stage.NARROW_LAUNCH, Stage.WIDE_LAUNCH)
+
 # Every stage but stopped; stopping from wide launch retires the running system.
 STOPPABLE = [
     Stage.FRAME,

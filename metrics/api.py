@@ -66,7 +66,7 @@ def observations(request, feed_id: int):
             [p.as_json("index") for p in batch.problems],
         )
     try:
-        stored = services.ingest(feed=feed, batch=batch)
+        stored = services.store_delivery(feed=feed, batch=batch)
     except ingest.FeedNotActive as exc:  # paused (or retired) while the batch was checked
         return _error(409, str(exc))
     return JsonResponse(

@@ -6,7 +6,6 @@ from django.contrib.auth import get_user_model
 from metrics.ingest import MAX_CSV_BYTES, refusal
 from metrics.models import Aggregation, DataFeed, Metric
 from metrics.services import MAX_REASON
-from portfolio.forms import PersonChoiceField
 
 
 class DataFeedForm(forms.ModelForm):
@@ -17,7 +16,7 @@ class DataFeedForm(forms.ModelForm):
     def __init__(self, *args, initiative, **kwargs):
         super().__init__(*args, **kwargs)
         self.initiative = initiative
-        self.fields["owner"] = PersonChoiceField(
+        self.fields["owner"] = forms.ModelChoiceField(
             queryset=get_user_model().objects.filter(is_active=True).order_by("first_name"),
             required=False,
             empty_label="— nobody named —",

@@ -228,7 +228,7 @@ class DataFeed(models.Model):
         event = self.status_event
         if event is None:
             return label
-        by = event.by.get_full_name() or event.by.get_username()
+        by = str(event.by)
         since = event.at.astimezone(UTC)
         return f"{label} since {since:%Y-%m-%d %H:%M} UTC by {by}: {event.reason.rstrip('.')}"
 

@@ -23,7 +23,7 @@ from django.utils import timezone
 from gates import audit, effects
 from gates.locks import lock_initiative
 from gates.stages import Transition
-from metrics import ingest as ingestion
+from metrics import ingest
 from metrics.backfill import derive_deliveries
 from metrics.models import (
     DataFeed,
@@ -247,14 +247,14 @@ def authenticate_feed(feed_id: int, authorization: str) -> DataFeed | None:
     return feed
 
 
-def ingest(
-    *, feed: DataFeed, batch: ingestion.Batch, source: str = DeliverySource.API, uploaded_by=None
-) -> ingestion.Stored:
+def store_delivery(
+    *, feed: DataFeed, batch: ingest.Batch, source: str = DeliverySource.API, uploaded_by=None
+) -> ingest.Stored:
     """Store a validated batch and schedule the recompute of the metrics it touched.
 
     Raises ingest.FeedNotActive (nothing stored) when the feed is paused or retired.
     """
-    stored = ingestion.store(feed, batch.rows, source=source, uploaded_by=uploaded_by)
+    stored = ingest.store(feed, batch.rows, source=source, uploaded_by=uploaded_by)
     schedule_recompute(stored.metric_ids)
     log.info(
         "feed %s delivered %s observations by %s: %s new (%s fresh), %s duplicate",

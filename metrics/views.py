@@ -188,7 +188,7 @@ def _confirm(request, initiative):
     if problems:
         return render(request, "metrics/upload.html", {**context, "problems": problems}, status=400)
     try:
-        stored = services.ingest(
+        stored = services.store_delivery(
             feed=feed, batch=batch, source=DeliverySource.CSV, uploaded_by=request.user
         )
     except ingest.FeedNotActive as exc:  # paused or retired since the preview

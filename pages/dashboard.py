@@ -33,15 +33,13 @@ from django.db.models import (
 from django.utils import timezone
 
 from gates.models import GateDecision
-from gates.stages import PATH, Stage, StopReason
+from gates.stages import LAUNCHED, PATH, Stage, StopReason
 from gates.stages import Transition as T
 from metrics.models import Metric, MetricSnapshot, Verdict
 from pages.purgatory import stage_limits
 from portfolio.models import BusinessUnit, Initiative, PurgatoryFlag
 
 log = logging.getLogger(__name__)
-
-LAUNCHED = [Stage.NARROW_LAUNCH, Stage.WIDE_LAUNCH]
 
 
 def scoped(*, unit=None, sponsor=None) -> QuerySet:

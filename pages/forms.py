@@ -3,8 +3,8 @@
 from django import forms
 from django.contrib.auth import get_user_model
 
-from portfolio.forms import PersonChoiceField
-from portfolio.models import BusinessUnit, Initiative
+from portfolio.models import BusinessUnit
+from portfolio.queries import sponsors_named
 
 
 class DashboardFilter(forms.Form):
@@ -15,19 +15,13 @@ class DashboardFilter(forms.Form):
         empty_label="All business units",
         label="Business unit",
     )
-    sponsor = PersonChoiceField(
+    sponsor = forms.ModelChoiceField(
         required=False, queryset=get_user_model().objects.none(), empty_label="All sponsors"
     )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["sponsor"].queryset = (
-            get_user_model()
-            .objects.filter(
-                pk__in=Initiative.objects.filter(sponsor__isnull=False).values("sponsor")
-            )
-            .order_by("first_name")
-        )
+        self.fields["sponsor"].queryset = sponsors_named()
 
     def values(self) -> dict:
         if not self.is_bound:

@@ -27,13 +27,13 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Lower
 
-from gates.stages import PATH, Stage
+from gates.stages import LAUNCHED, PATH, Stage
 from metrics.models import Metric, Verdict
 from portfolio.models import BusinessUnit, FlagKind, Initiative, PurgatoryFlag
-from portfolio.queries import PEOPLE
+from portfolio.queries import PEOPLE, sponsors_named
 
 ANY_FLAG = "any"
-LAUNCHED = "launched"  # narrow or wide launch, as the dashboard's verdict counts see them
+LAUNCHED_FILTER = "launched"  # narrow or wide launch, as the dashboard's verdict counts see them
 NOT_COMPUTED = "none"  # a primary metric without a snapshot yet
 STAGE_ORDER = Case(
     *[When(stage=s, then=Value(i)) for i, s in enumerate([*PATH, Stage.STOPPED])],
@@ -62,7 +62,7 @@ class ListFilter(forms.Form):
     q = forms.CharField(required=False, max_length=100, label="Search")
     stage = forms.ChoiceField(
         required=False,
-        choices=[("", "All stages"), *Stage.choices, (LAUNCHED, "Narrow or wide launch")],
+        choices=[("", "All stages"), *Stage.choices, (LAUNCHED_FILTER, "Narrow or wide launch")],
     )
     unit = forms.ModelChoiceField(
         required=False,
@@ -99,13 +99,7 @@ class ListFilter(forms.Form):
         self.fields["owner"].queryset = (
             get_user_model().objects.filter(pk__in=owners.values("pk")).order_by("first_name")
         )
-        self.fields["sponsor"].queryset = (
-            get_user_model()
-            .objects.filter(pk__in=Initiative.objects.values("sponsor"))
-            .order_by("first_name")
-        )
-        for name in ("owner", "sponsor"):
-            self.fields[name].label_from_instance = lambda u: u.get_full_name() or u.username
+        self.fields["sponsor"].queryset = sponsors_named()
 
     def values(self) -> dict:
         """The valid filters; a bad value in the URL is dropped, not an error page."""
@@ -131,8 +125,7 @@ def initiatives(filters: dict) -> QuerySet:
     if text := (filters.get("q") or "").strip():
         qs = qs.filter(Q(title__icontains=text) | Q(summary__icontains=text))
     if stage := filters.get("stage"):
-        launched = [Stage.NARROW_LAUNCH, Stage.WIDE_LAUNCH]
-        qs = qs.filter(stage__in=launched) if stage == LAUNCHED else qs.filter(stage=stage)
+        qs = qs.filter(stage__in=LAUNCHED) if stage == LAUNCHED_FILTER else qs.filter(stage=stage)
     if unit := filters.get("unit"):
         qs = qs.filter(business_unit=unit)
     if sponsor := filters.get("sponsor"):
@@ -200,7 +193,7 @@ def safe_cell(value) -> str:
 
 
 def _person(user) -> str:
-    return "" if user is None else (user.get_full_name() or user.username)
+    return "" if user is None else str(user)
 
 
 class Echo:

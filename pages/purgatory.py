@@ -17,7 +17,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from gates.models import GateDecision
-from gates.stages import Stage, Transition
+from gates.stages import LAUNCHED, Stage, Transition
 from metrics.models import FeedKind, FeedStatus, Metric, MetricSnapshot, Verdict
 from portfolio.models import FlagKind, Initiative, PurgatoryFlag, StageLimit
 
@@ -30,7 +30,6 @@ DEFAULT_STAGE_LIMITS = {
     Stage.NARROW_LAUNCH: 60,
 }
 PAST_FRAME = [Stage.THIN_SLICE, Stage.READINESS_REVIEW, Stage.NARROW_LAUNCH, Stage.WIDE_LAUNCH]
-LAUNCHED = [Stage.NARROW_LAUNCH, Stage.WIDE_LAUNCH]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

@@ -8,11 +8,6 @@ from portfolio.models import FRAMING_FIELDS, BusinessUnit, Initiative
 from portfolio.queries import possible_owners, possible_sponsors
 
 
-class PersonChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, obj) -> str:
-        return obj.get_full_name() or obj.username
-
-
 class InitiativeForm(forms.ModelForm):
     logging_evidence = forms.URLField(
         required=False,
@@ -55,7 +50,7 @@ class InitiativeForm(forms.ModelForm):
                     .objects.filter(Q(pk__in=people.values("pk")) | Q(pk=current))
                     .order_by("first_name", "username")
                 )
-            self.fields[name] = PersonChoiceField(
+            self.fields[name] = forms.ModelChoiceField(
                 queryset=people,
                 required=False,
                 empty_label="— nobody named —",

@@ -1,12 +1,11 @@
 from django import forms
 from django.contrib.auth import get_user_model
 
-from portfolio.forms import PersonChoiceField
 from readiness.queries import assignable_people
 
 
 class AssignForm(forms.Form):
-    assignee = PersonChoiceField(queryset=get_user_model().objects.none(), required=False,
+    assignee = forms.ModelChoiceField(queryset=get_user_model().objects.none(), required=False,
                                  empty_label="— unassigned —")  # fmt: skip
     version = forms.IntegerField(widget=forms.HiddenInput)
     # Sent by the "Assign anyway" button only: the person has read that nobody would be

@@ -386,7 +386,7 @@ class Command(BaseCommand):
             for spec, initiative in created
             for draft in _review_drafts(spec, initiative, history[initiative.pk], now)
         ]
-        names = {username: user.get_full_name() or username for username, user in people.items()}
+        names = {username: str(user) for username, user in people.items()}
         reviews, items, events, work = [], [], [], []
         for draft in drafts:
             review, review_items = self._review(draft, template, template_items, people, names)
