@@ -14,8 +14,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from decimal import Decimal
 
-from django.utils import timezone
-
+from gates import clock
 from gates.stages import Transition
 
 NOT_AVAILABLE = "Not available yet"
@@ -247,7 +246,7 @@ def window_elapsed(initiative) -> Result:
     metric = initiative.primary_metric
     if metric is None:
         return Result(False, "No primary metric, so there is no comparison window.")
-    days = (timezone.now() - initiative.stage_entered_at).days
+    days = (clock.now() - initiative.stage_entered_at).days
     window = metric.comparison_window_days
     if days >= window:
         return Result(True, f"The narrow launch has run {days} days; the window is {window}.")

@@ -6,10 +6,9 @@ import logging
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.utils import timezone
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
-from gates import audit, effects
+from gates import audit, clock, effects
 from gates.criteria import Outcome, blocking, registry
 from gates.locks import lock_initiative
 from gates.models import GateDecision
@@ -69,6 +68,7 @@ def may_take(initiative, transition: str, user) -> bool:
     )
 
 
+@clock.accepts_now
 def decide(
     *,
     initiative,
@@ -206,7 +206,7 @@ def _evidence(initiative, outcomes: list[Outcome]) -> dict:
             "aggregation": metric.aggregation,
             "comparison_window_days": metric.comparison_window_days,
         },
-        "recorded_at": timezone.now().isoformat(),
+        "recorded_at": clock.now().isoformat(),
     }
 
 
@@ -228,7 +228,7 @@ def import_history(*, initiative, decisions: list[dict]) -> None:
             raise DecisionError(f"{name} needs a rationale.")
         if name == Transition.STOP and item.get("stop_reason") not in StopReason.values:
             raise DecisionError("A stop needs a reason category.")
-        if (previous and item["decided_at"] < previous) or item["decided_at"] > timezone.now():
+        if (previous and item["decided_at"] < previous) or item["decided_at"] > clock.now():
             raise DecisionError(f"{name} must be dated after the one before it, and not ahead.")
         previous = item["decided_at"]
         options = [t for t in initiative.get_all_stage_transitions() if t.name == name]

@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Exists, F, Max, OuterRef, Q
-from django.utils import timezone
 from django.utils.timesince import timesince
 
+from gates import clock
 from gates.criteria import Result, registry
 from gates.stages import Transition as T
 from metrics.models import Delivery, DeliverySource, FeedKind, Observation, Verdict
@@ -55,7 +55,7 @@ def fresh_data(initiative) -> Result:
     feeds = {f.pk: f for f in _live_feeds_with_owner(initiative)}
     if not feeds:
         return Result(False, "No active live feed with an owner delivers data.")
-    now = timezone.now()
+    now = clock.now()
     # From the delivery times themselves, not the beat job's is_stale flag: that flag is
     # written without the initiative's lock, and says nothing the times do not.
     fresh = [

@@ -19,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 from django.db import connection, transaction
 from django.db.models import Count, Q, Value
 from django.db.models.functions import Coalesce, Greatest
-from django.utils import timezone
 
+from gates import clock
 from gates.locks import share_initiative
 from metrics.models import (
     Cohort,
@@ -248,7 +248,7 @@ def validate(
     instead (a CSV file's row numbers, which skip blank lines).
     """
     index = MetricIndex(feed)
-    now = timezone.now()
+    now = clock.now()
     batch = Batch()
     unknown: dict[str, list[int]] = {}
     cohorts = set(Cohort.values)
@@ -372,7 +372,7 @@ def store(
     delivery that brings fresh rows (new, and observed within the feed's freshness window of
     now) makes the feed fresh; duplicates, back-dated rows and CSV uploads refresh nothing.
     """
-    now = timezone.now()
+    now = clock.now()
     # Repeats inside one batch are duplicates too; the database sees each key once.
     unique = list({(m, c, t): (m, c, t, v) for m, c, t, v in rows}.values())
     with transaction.atomic():

@@ -18,9 +18,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.utils import timezone
 
-from gates import audit, effects
+from gates import audit, clock, effects
 from gates.locks import lock_initiative
 from gates.stages import Transition
 from metrics import ingest
@@ -102,6 +101,7 @@ def _record(feed: DataFeed, *, action: str, user, at: datetime, reason: str = ""
     return event
 
 
+@clock.accepts_now
 def create_feed(*, initiative, user, name: str, kind: str, owner, freshness_hours: int):
     """Create a feed; returns (feed, token). The token is shown once and never stored."""
     _allowed(initiative, user)
@@ -112,7 +112,7 @@ def create_feed(*, initiative, user, name: str, kind: str, owner, freshness_hour
         # error, not a unique-constraint failure.
         if DataFeed.objects.filter(initiative=initiative, name__iexact=name.strip()).exists():
             raise ValidationError({"name": "This initiative already has a feed of that name."})
-        now = timezone.now()
+        now = clock.now()
         feed = DataFeed.objects.create(
             initiative=initiative,
             name=name,
@@ -127,6 +127,7 @@ def create_feed(*, initiative, user, name: str, kind: str, owner, freshness_hour
     return feed, token
 
 
+@clock.accepts_now
 def rotate_token(*, feed: DataFeed, user, reason: str = "") -> str:
     """Give the feed a new token; the old one stops working at once. Not for a retired feed,
     whose token is revoked for good (FeedStateError)."""
@@ -141,7 +142,7 @@ def rotate_token(*, feed: DataFeed, user, reason: str = "") -> str:
                 f"“{current.name}” is retired: its token is revoked for good and cannot be "
                 "replaced. Register a new feed instead."
             )
-        now = timezone.now()
+        now = clock.now()
         DataFeed.objects.filter(pk=feed.pk).update(
             token_hash=digest, token_hint=hint, token_rotated_at=now
         )
@@ -177,7 +178,7 @@ def _move(feed: DataFeed, *, action: str, user, reason: str, at=None, check=True
         current = DataFeed.objects.get(pk=feed.pk)
         if current.status not in sources:
             raise FeedStateError(_refused(current, action))
-        event = _record(current, action=action, user=user, at=at or timezone.now(), reason=reason)
+        event = _record(current, action=action, user=user, at=at or clock.now(), reason=reason)
         # A feed that is not expected to deliver is not stale; a resumed one gets a full
         # window before the stale check may flag it.
         changes = {"status": target, "status_event": event, "is_stale": False}
@@ -190,18 +191,21 @@ def _move(feed: DataFeed, *, action: str, user, reason: str, at=None, check=True
     return event
 
 
+@clock.accepts_now
 def pause_feed(*, feed: DataFeed, user, reason: str) -> FeedEvent:
     """Pause an active feed: its token is refused (409) and its uploads too until resumed."""
     _allowed(feed.initiative, user)
     return _move(feed, action=FeedAction.PAUSED, user=user, reason=clean_reason(reason))
 
 
+@clock.accepts_now
 def resume_feed(*, feed: DataFeed, user, reason: str) -> FeedEvent:
     """Resume a paused feed; a retired one cannot be (FeedStateError)."""
     _allowed(feed.initiative, user)
     return _move(feed, action=FeedAction.RESUMED, user=user, reason=clean_reason(reason))
 
 
+@clock.accepts_now
 def retire_feed(*, feed: DataFeed, user, reason: str) -> FeedEvent:
     """Retire an active or paused feed for good; its token is revoked at once."""
     _allowed(feed.initiative, user)
@@ -247,6 +251,7 @@ def authenticate_feed(feed_id: int, authorization: str) -> DataFeed | None:
     return feed
 
 
+@clock.accepts_now
 def store_delivery(
     *, feed: DataFeed, batch: ingest.Batch, source: str = DeliverySource.API, uploaded_by=None
 ) -> ingest.Stored:

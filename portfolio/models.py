@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
+from gates import clock
 from gates.criteria import gate_open
 from gates.models import AppendOnly
 from gates.stages import STOPPABLE, Stage, StopReason
@@ -162,7 +163,7 @@ class Initiative(ConcurrentTransitionMixin, models.Model):
 
     # The stage machine (DESIGN.md). Criteria come from the registry in gates.criteria ------
     def _enter_stage(self) -> None:
-        self.stage_entered_at = timezone.now()
+        self.stage_entered_at = clock.now()
 
     @transition(
         field=stage,

@@ -12,10 +12,9 @@ from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.utils import timezone
 from django.utils.text import slugify
 
-from gates import audit, effects
+from gates import audit, clock, effects
 from gates.locks import lock_initiative
 from gates.models import GateDecision
 from gates.services import seal
@@ -84,7 +83,7 @@ def _record_changes(
     """One FramingChange per (field, old, new), each sealed in the audit chain."""
     if not changes:
         return []
-    now = decision.decided_at if decision is not None else timezone.now()
+    now = decision.decided_at if decision is not None else clock.now()
     people = _people_names(
         {v for f, o, n in changes if f.removeprefix(METRIC_PREFIX) in PEOPLE_FIELDS for v in (o, n)}
     )
@@ -133,6 +132,7 @@ def _metric_values(metric) -> dict[str, str]:
     return {METRIC_PREFIX + f: as_text(getattr(metric, f)) for f in METRIC_FIELDS}
 
 
+@clock.accepts_now
 def save_framing(*, initiative_form, metric_form, user, reason: str = "") -> Initiative:
     """Create or update an initiative and its primary metric in one transaction.
 
@@ -234,6 +234,7 @@ def _free_metric_slug(initiative, name: str) -> str:
 
 
 # Reframing ---------------------------------------------------------------------------------
+@clock.accepts_now
 def reframe(*, initiative, user, values: dict, rationale: str, proposal=None) -> GateDecision:
     """Change the frozen success definition: a recorded decision, like a gate's.
 
@@ -269,7 +270,7 @@ def reframe(*, initiative, user, values: dict, rationale: str, proposal=None) ->
         changes = _diff(before, after)
         if not changes:
             raise ValidationError("Nothing changes: give at least one new value.")
-        now = timezone.now()
+        now = clock.now()
         decision = GateDecision.objects.create(
             initiative=current,
             transition=Transition.REFRAME,
@@ -307,6 +308,7 @@ def reframe(*, initiative, user, values: dict, rationale: str, proposal=None) ->
     return decision
 
 
+@clock.accepts_now
 def propose_reframe(*, initiative, user, values: dict, reason: str) -> ReframeProposal:
     """An owner proposes a new success definition; nothing changes until it is applied."""
     if not permissions.may_propose_reframe(initiative, user):
@@ -325,7 +327,7 @@ def propose_reframe(*, initiative, user, values: dict, reason: str) -> ReframePr
         changes = _diff(before, proposed)
         if not changes:
             raise ValidationError("Nothing changes: propose at least one new value.")
-        now = timezone.now()
+        now = clock.now()
         proposal = ReframeProposal.objects.create(
             initiative=current,
             proposed_by=user,
@@ -347,6 +349,7 @@ def propose_reframe(*, initiative, user, values: dict, reason: str) -> ReframePr
     return proposal
 
 
+@clock.accepts_now
 def decline_proposal(*, proposal: ReframeProposal, user, note: str) -> None:
     if not permissions.may_reframe(proposal.initiative, user):
         raise PermissionDenied(
@@ -365,7 +368,7 @@ def decline_proposal(*, proposal: ReframeProposal, user, note: str) -> None:
 
 
 def _close_proposal(proposal, *, user, status: str, note: str) -> None:
-    now = timezone.now()
+    now = clock.now()
     closed = ReframeProposal.objects.filter(pk=proposal.pk, status=ProposalStatus.OPEN).update(
         status=status, closed_by=user, closed_at=now
     )

@@ -16,9 +16,8 @@ from datetime import timedelta
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef
-from django.utils import timezone
 
-from gates import audit, effects
+from gates import audit, clock, effects
 from gates.locks import lock_initiative
 from gates.stages import Transition
 from portfolio.permissions import may_decide_review, may_own
@@ -239,6 +238,7 @@ def after_assigning(assignee, remaining: list, initiative) -> str:
     return f"{lost} After this, {names(remaining)} may decide this review."
 
 
+@clock.accepts_now
 def assign(
     *,
     item: ReviewItem,
@@ -277,7 +277,7 @@ def assign(
             item,
             action=ItemAction.ASSIGNED,
             user=user,
-            at=timezone.now(),
+            at=clock.now(),
             assignee=assignee,
             previous_assignee=previous,
             summary=f"{_title(item)} {what} by {user}",
@@ -293,6 +293,7 @@ def _cannot_hold(person) -> str:
     return f"{person} has no role in Gantry and cannot hold checklist items."
 
 
+@clock.accepts_now
 def unassign(*, item: ReviewItem, user, expected_version: int | None = None) -> str | None:
     """Take the item back from its assignee, so it can be given to someone else.
 
@@ -311,7 +312,7 @@ def unassign(*, item: ReviewItem, user, expected_version: int | None = None) -> 
             item,
             action=ItemAction.UNASSIGNED,
             user=user,
-            at=timezone.now(),
+            at=clock.now(),
             previous_assignee=previous,
             summary=f"{_title(item)} unassigned from {previous} by {user}",
         )
@@ -320,6 +321,7 @@ def unassign(*, item: ReviewItem, user, expected_version: int | None = None) -> 
     return None
 
 
+@clock.accepts_now
 def check(
     *,
     item: ReviewItem,
@@ -351,7 +353,7 @@ def check(
         errors["__all__"] = NO_OPERATIONAL_OWNER
     if errors:
         raise ValidationError(errors)
-    now = timezone.now()
+    now = clock.now()
     numbers = {}
     changes = {
         "checked": True,
@@ -415,6 +417,7 @@ def _amount(name: str, value, missing: str, errors: dict):
         return None
 
 
+@clock.accepts_now
 def uncheck(*, item: ReviewItem, user, expected_version: int | None = None) -> None:
     require_assignee(item, user)
     with transaction.atomic():
@@ -429,7 +432,7 @@ def uncheck(*, item: ReviewItem, user, expected_version: int | None = None) -> N
             item,
             action=ItemAction.UNCHECKED,
             user=user,
-            at=timezone.now(),
+            at=clock.now(),
             evidence_text=current.evidence_text,
             evidence_url=current.evidence_url,
             summary=f"{_title(item)} unchecked by {user}",
@@ -458,6 +461,7 @@ def may_complete(work_item: PreLaunchWorkItem, user) -> bool:
 WORK_PEOPLE_ONLY = "Only the assignee or a programme manager closes or reopens this work item."
 
 
+@clock.accepts_now
 def complete_work_item(
     *, work_item: PreLaunchWorkItem, user, evidence_text: str = "", evidence_url: str = ""
 ) -> None:
@@ -479,6 +483,7 @@ def complete_work_item(
     )
 
 
+@clock.accepts_now
 def reopen_work_item(*, work_item: PreLaunchWorkItem, user, reason: str) -> None:
     """Open done work again (it was not done after all); gate 4 waits for it once more."""
     reason = (reason or "").strip()
@@ -504,7 +509,7 @@ def _move_work(work_item, *, user, source, action, evidence_text, evidence_url, 
         if not may_complete(current, user):
             raise PermissionDenied(WORK_PEOPLE_ONLY)
         if current.status == source:
-            now = timezone.now()
+            now = clock.now()
             done = action == WorkItemAction.DONE
             PreLaunchWorkItem.objects.filter(pk=current.pk).update(
                 status=WorkStatus.DONE if done else WorkStatus.OPEN,
