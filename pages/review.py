@@ -94,6 +94,7 @@ def _decisions(initiative, bound: dict) -> list[dict]:
                 "form": form,
                 "outcomes": outcomes,
                 "blocked": any(o.blocks for o in outcomes),
+                "open": form.is_bound,
             }
         )
     return decisions
