@@ -55,5 +55,5 @@ def report() -> dict:
 
 @login_not_required
 def healthz(request):
-    report_ = report()
-    return JsonResponse(report_, status=200 if report_["status"] == "ok" else 503)
+    result = report()
+    return JsonResponse(result, status=200 if result["status"] == "ok" else 503)

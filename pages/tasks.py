@@ -1,4 +1,4 @@
-"""Celery tasks of the portfolio: the pilot-purgatory detection job."""
+"""Celery task of the read layer: the pilot-purgatory detection job."""
 
 import logging
 

@@ -1,4 +1,5 @@
-"""Portfolio pages: home, initiative list, initiative page, framing forms. Thin by design."""
+"""Pages that show more than one app: the dashboard, the list, the initiative page and its
+decisions, the framing forms and the audit export."""
 
 import csv
 import json
