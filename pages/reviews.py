@@ -10,7 +10,7 @@ from gates import services as gate_services
 from gates.forms import DecisionForm
 from gates.http import post_only
 from gates.stages import Transition
-from pages import review as pages
+from pages import selectors
 from portfolio.models import Initiative
 from portfolio.permissions import may_decide_review
 from readiness import queries, services
@@ -26,10 +26,10 @@ def review_detail(request, slug: str, review_id: int, *, bound: dict | None = No
     review = queries.review_detail(initiative, review_id)
     if review is None:
         raise Http404("No such review.")
-    context = pages.review_context(
+    page = selectors.review_page(
         initiative=initiative, review=review, user=request.user, bound=bound
     )
-    return render(request, "readiness/review_detail.html", context, status=status)
+    return render(request, "readiness/review_detail.html", page.context(), status=status)
 
 
 def _item(slug: str, review_id: int, item_id: int) -> ReviewItem:

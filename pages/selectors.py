@@ -9,13 +9,17 @@ from gates.criteria import Outcome, registry
 from gates.forms import DecisionForm
 from gates.models import AuditEntry
 from gates.stages import NEXT_GATE, PATH, Stage, Transition
+from metrics import queries as metric_queries
 from metrics.charts import trend
 from metrics.queries import recent_snapshots
 from portfolio import permissions, queries, services
 from portfolio.models import Initiative
-from readiness.models import ReadinessReview
-from readiness.queries import reviews_of, work_of
-from readiness.services import may_complete
+from portfolio.permissions import may_decide_review, may_own
+from portfolio.roles import is_programme_manager
+from readiness import queries as review_queries
+from readiness.forms import AssignForm, CheckForm
+from readiness.models import ReadinessReview, SystemEvidence
+from readiness.services import may_complete, names
 
 
 class Page:
@@ -84,7 +88,7 @@ def initiative_page(
         lever = outcomes.get(Transition.ROLL_BACK) or registry.evaluate(
             initiative, Transition.ROLL_BACK
         )
-    reviews = list(reviews_of(initiative))
+    reviews = list(review_queries.reviews_of(initiative))
     return InitiativePage(
         initiative=initiative,
         lever_outcomes=lever,
@@ -98,7 +102,8 @@ def initiative_page(
         reviews=reviews,
         open_review=next((r for r in reviews if r.is_open), None),
         work_items=[
-            {**row, "may_change": may_complete(row["item"], user)} for row in work_of(initiative)
+            {**row, "may_change": may_complete(row["item"], user)}
+            for row in review_queries.work_of(initiative)
         ],
         may_edit=permissions.may_edit_framing(initiative, user),
         may_manage_feeds=permissions.may_manage_feeds(initiative, user),
@@ -158,3 +163,108 @@ def _stepper(initiative, *, latest_review=None) -> list[dict]:
         }
         for i, s in enumerate(PATH)
     ]
+
+
+@dataclass
+class ReviewPage(Page):
+    initiative: Initiative
+    review: ReadinessReview
+    rows: list[dict]
+    checked: int
+    decisions: list[dict]
+    may_decide: bool
+    deciders: list | None
+    decider_names: str
+    holds_stake: bool
+    ownership_changes: list
+    deliveries: object | None
+    past_reviews: QuerySet
+
+
+def review_page(*, initiative, review, user, bound: dict | None = None) -> ReviewPage:
+    """The readiness review page for `user`: the items with the forms this person may use,
+    who may decide the review, and the ownership changes made while it is open. No read
+    runs per item, so the page's queries stay flat.
+
+    `bound` holds forms posted back with errors, keyed ("assign" | "check", item id) or
+    ("decide", transition), and the pending confirmation of an assignment, keyed
+    ("confirm", item id) with its warning."""
+    bound = bound or {}
+    decides = review.is_open and may_decide_review(initiative, user)
+    people = AssignForm.people_choices() if decides else None
+    # The role bounds every power: a viewer writes nothing, even on an item naming them.
+    writes = review.is_open and may_own(user)
+    rows = [_row(item, user, writes, decides, people, bound) for item in review.items.all()]
+    evidence_kinds = {row["template"].system_evidence for row in rows}
+    # Who may decide, and what changed hands, matter only while the review is open.
+    deciders = (
+        review_queries.eligible_deciders(initiative, review=review) if review.is_open else None
+    )
+    return ReviewPage(
+        initiative=initiative,
+        review=review,
+        rows=rows,
+        checked=sum(1 for row in rows if row["item"].checked),
+        decisions=_decisions(initiative, bound) if decides else [],
+        may_decide=decides,
+        deciders=deciders,
+        decider_names=names(deciders or []),
+        holds_stake=review.is_open and not decides and is_programme_manager(user),
+        ownership_changes=review_queries.ownership_changes(initiative, since=review.opened_at)
+        if review.is_open
+        else [],
+        deliveries=metric_queries.delivery_record(initiative)
+        if SystemEvidence.FEED_DELIVERIES in evidence_kinds
+        else None,
+        past_reviews=review_queries.reviews_of(initiative),
+    )
+
+
+def _row(item, user, writes: bool, decides: bool, people, bound: dict) -> dict:
+    template_item = item.template_item
+    mine = writes and item.assignee_id == user.pk
+    assign_form = bound.get(("assign", item.pk))
+    if assign_form is None and decides:
+        assign_form = AssignForm(
+            initial={"assignee": item.assignee_id, "version": item.version},
+            prefix=f"a{item.pk}",
+            choices=people,
+        )
+    check_form = bound.get(("check", item.pk))
+    if check_form is None and mine and not item.checked:
+        check_form = CheckForm(
+            initial={
+                "version": item.version,
+                "evidence_text": item.evidence_text,
+                "evidence_url": item.evidence_url,
+            },
+            asks_numbers=template_item.asks_numbers,
+            prefix=f"c{item.pk}",
+        )
+    return {
+        "item": item,
+        "template": template_item,
+        "assign_form": assign_form,
+        "confirm": bound.get(("confirm", item.pk)),
+        "check_form": check_form,
+        "may_uncheck": mine and item.checked,
+    }
+
+
+def _decisions(initiative, bound: dict) -> list[dict]:
+    decisions = []
+    for name in (Transition.PASS_REVIEW, Transition.FAIL_REVIEW):
+        form = bound.get(("decide", name)) or DecisionForm(
+            transition=name, initial={"expected_stage": initiative.stage}
+        )
+        outcomes = registry.evaluate(initiative, name)
+        decisions.append(
+            {
+                "transition": Transition(name),
+                "form": form,
+                "outcomes": outcomes,
+                "blocked": any(o.blocks for o in outcomes),
+                "open": form.is_bound,
+            }
+        )
+    return decisions
