@@ -3,6 +3,7 @@ from django.contrib import admin
 from gates.admin import ReadOnlyAdmin
 from metrics.models import DataFeed, Delivery, FeedEvent, Metric
 from portfolio.admin import InitiativeAdmin
+from portfolio.services import METRIC_FIELDS
 
 
 @admin.register(Metric)
@@ -53,16 +54,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
 class MetricInline(admin.TabularInline):
     model = Metric
     extra = 0
-    fields = (
-        "name",
-        "unit",
-        "direction",
-        "ship_threshold",
-        "baseline",
-        "aggregation",
-        "comparison_window_days",
-        "is_primary",
-    )
+    fields = (*METRIC_FIELDS, "is_primary")
 
 
 # The initiative admin (view only) shows its metrics; the domain app does not know them.

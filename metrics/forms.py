@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from metrics.ingest import MAX_CSV_BYTES, refusal
 from metrics.models import Aggregation, DataFeed, Metric
 from metrics.services import MAX_REASON
+from portfolio.services import METRIC_FIELDS
 
 
 class DataFeedForm(forms.ModelForm):
@@ -95,15 +96,7 @@ class PrimaryMetricForm(forms.ModelForm):
 
     class Meta:
         model = Metric
-        fields = [
-            "name",
-            "unit",
-            "direction",
-            "ship_threshold",
-            "baseline",
-            "aggregation",
-            "comparison_window_days",
-        ]
+        fields = list(METRIC_FIELDS)
         labels = {"name": "Metric name", "comparison_window_days": "Comparison window (days)"}
 
     def __init__(self, *args, frozen: bool = False, **kwargs):
