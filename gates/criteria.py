@@ -4,7 +4,9 @@ A registry maps each transition to its criteria. The state machine asks the regi
 `gate_open`), so later modules add or replace criteria without touching the machine: a
 criterion registered again under the same key replaces the earlier one.
 
-Criteria that need parts Gantry cannot measure yet fail closed: they never pass.
+Pages and decisions list a transition's criteria by their `order`, so the criteria an app
+registers sit among the gates' own wherever their numbers put them, whatever order the apps
+load in. The numbers step by ten to leave room between them.
 """
 
 from __future__ import annotations
@@ -16,8 +18,6 @@ from decimal import Decimal
 
 from gates import clock
 from gates.stages import Transition
-
-NOT_AVAILABLE = "Not available yet"
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class Criterion:
     label: str
     check: Callable[[object], Result]
     advisory: bool = False  # shown on the page, never blocks the gate
+    order: int | None = None  # None: after every ordered criterion, in registration order
 
 
 @dataclass(frozen=True)
@@ -56,11 +57,28 @@ class Registry:
     def __init__(self) -> None:
         self._criteria: dict[str, dict[str, Criterion]] = {t.value: {} for t in Transition}
 
-    def register(self, transition: str, *, key: str, label: str, advisory: bool = False):
-        """Decorator: register `check(initiative) -> Result` as a criterion of `transition`."""
+    def register(
+        self,
+        transition: str,
+        *,
+        key: str,
+        label: str,
+        advisory: bool = False,
+        order: int | None = None,
+    ):
+        """Decorator: register `check(initiative) -> Result` as a criterion of `transition`.
+
+        A key registered again replaces its criterion; with no `order` the replacement keeps
+        the earlier one's place, so replacing a check never moves it on the page.
+        """
 
         def decorate(check: Callable[[object], Result]):
-            self._criteria[str(transition)][key] = Criterion(key, label, check, advisory)
+            criteria = self._criteria[str(transition)]
+            earlier = criteria.get(key)
+            placed = earlier.order if order is None and earlier is not None else order
+            # Assigning an existing key keeps its slot in the dict, and so its registration
+            # sequence, which breaks ties between equal orders.
+            criteria[key] = Criterion(key, label, check, advisory, placed)
             return check
 
         return decorate
@@ -86,7 +104,11 @@ class Registry:
             self._criteria = saved
 
     def criteria_for(self, transition: str) -> list[Criterion]:
-        return list(self._criteria[str(transition)].values())
+        """The criteria of `transition` by order, then by registration (the sort is stable)."""
+        return sorted(
+            self._criteria[str(transition)].values(),
+            key=lambda c: (c.order is None, c.order or 0),
+        )
 
     def evaluate(self, initiative, transition: str) -> list[Outcome]:
         outcomes = []
@@ -121,15 +143,6 @@ def gate_open(transition: str) -> Callable[[object], bool]:
     return condition
 
 
-def not_available(what: str) -> Callable[[object], Result]:
-    """A criterion for a part Gantry cannot measure yet: it fails closed."""
-
-    def check(initiative) -> Result:
-        return Result(False, f"{NOT_AVAILABLE}: {what}")
-
-    return check
-
-
 def _person(user) -> str:
     return str(user)  # the user model says how a person is named
 
@@ -145,14 +158,18 @@ def _number(value: Decimal | None, unit: str = "") -> str:
 T = Transition
 
 
-@registry.register(T.APPROVE_FRAME, key="decision_defined", label="Decision or workflow it changes")
+@registry.register(
+    T.APPROVE_FRAME, key="decision_defined", label="Decision or workflow it changes", order=10
+)
 def decision_defined(initiative) -> Result:
     if initiative.decision_changed.strip():
         return Result(True, "The decision or workflow it changes is written down.")
     return Result(False, "Nobody has written down which decision or workflow this will change.")
 
 
-@registry.register(T.APPROVE_FRAME, key="primary_metric_defined", label="Primary success metric")
+@registry.register(
+    T.APPROVE_FRAME, key="primary_metric_defined", label="Primary success metric", order=20
+)
 def primary_metric_defined(initiative) -> Result:
     metric = initiative.primary_metric
     if metric is None:
@@ -165,7 +182,7 @@ def primary_metric_defined(initiative) -> Result:
     )
 
 
-@registry.register(T.APPROVE_FRAME, key="ship_threshold_set", label="Ship threshold")
+@registry.register(T.APPROVE_FRAME, key="ship_threshold_set", label="Ship threshold", order=30)
 def ship_threshold_set(initiative) -> Result:
     metric = initiative.primary_metric
     if metric is None or metric.ship_threshold is None:
@@ -177,7 +194,9 @@ def ship_threshold_set(initiative) -> Result:
     )
 
 
-@registry.register(T.APPROVE_FRAME, key="business_owner_named", label="Named business owner")
+@registry.register(
+    T.APPROVE_FRAME, key="business_owner_named", label="Named business owner", order=40
+)
 def business_owner_named(initiative) -> Result:
     if initiative.business_owner_id is None:
         return Result(False, "No business owner is named.")
@@ -189,6 +208,7 @@ def business_owner_named(initiative) -> Result:
     key="baseline_recorded",
     label="Baseline of the existing process",
     advisory=True,
+    order=50,
 )
 def baseline_recorded(initiative) -> Result:
     metric = initiative.primary_metric
@@ -198,22 +218,17 @@ def baseline_recorded(initiative) -> Result:
 
 
 # Gate 2: thin slice -> readiness review ----------------------------------------------------
-registry.register(T.SUBMIT_FOR_REVIEW, key="live_feed", label="Live data feed with an owner")(
-    not_available("Gantry does not record data feeds yet.")
-)
-registry.register(T.SUBMIT_FOR_REVIEW, key="fresh_data", label="Fresh data of the primary metric")(
-    not_available("Gantry does not ingest observations yet.")
-)
-
-
-@registry.register(T.SUBMIT_FOR_REVIEW, key="logging_attested", label="Logging in place")
+# metrics' live_feed (10) and fresh_data (20) come before these.
+@registry.register(T.SUBMIT_FOR_REVIEW, key="logging_attested", label="Logging in place", order=30)
 def logging_attested(initiative) -> Result:
     if initiative.logging_evidence:
         return Result(True, f"Logging attested: {initiative.logging_evidence}")
     return Result(False, "No evidence link shows that logging is in place.")
 
 
-@registry.register(T.SUBMIT_FOR_REVIEW, key="security_model", label="Security model sketched")
+@registry.register(
+    T.SUBMIT_FOR_REVIEW, key="security_model", label="Security model sketched", order=40
+)
 def security_model_sketched(initiative) -> Result:
     if initiative.security_model.strip():
         return Result(True, "The security model is sketched.")
@@ -221,19 +236,19 @@ def security_model_sketched(initiative) -> Result:
 
 
 # Gate 3: readiness review -> narrow launch -------------------------------------------------
-registry.register(T.PASS_REVIEW, key="checklist_complete", label="Readiness checklist complete")(
-    not_available("Gantry does not hold readiness reviews yet.")
+# readiness' checklist_complete (10) comes before these.
+@registry.register(
+    T.PASS_REVIEW, key="operational_owner_named", label="Named operational owner", order=20
 )
-
-
-@registry.register(T.PASS_REVIEW, key="operational_owner_named", label="Named operational owner")
 def operational_owner_named(initiative) -> Result:
     if initiative.operational_owner_id is None:
         return Result(False, "No operational owner is named.")
     return Result(True, f"Operational owner: {_person(initiative.operational_owner)}.")
 
 
-@registry.register(T.PASS_REVIEW, key="narrow_audience_defined", label="Narrow audience defined")
+@registry.register(
+    T.PASS_REVIEW, key="narrow_audience_defined", label="Narrow audience defined", order=30
+)
 def narrow_audience_defined(initiative) -> Result:
     if initiative.narrow_audience.strip():
         return Result(True, f"Narrow audience: {initiative.narrow_audience.strip()}")
@@ -241,7 +256,11 @@ def narrow_audience_defined(initiative) -> Result:
 
 
 # Gate 4: narrow launch -> wide launch ------------------------------------------------------
-@registry.register(T.WIDEN, key="window_elapsed", label="Launch ran for the comparison window")
+# metrics' pilot_meets_threshold (20) and pilot_beats_baseline (30), then readiness'
+# no_open_work_items (40), come after this one.
+@registry.register(
+    T.WIDEN, key="window_elapsed", label="Launch ran for the comparison window", order=10
+)
 def window_elapsed(initiative) -> Result:
     metric = initiative.primary_metric
     if metric is None:
@@ -251,14 +270,3 @@ def window_elapsed(initiative) -> Result:
     if days >= window:
         return Result(True, f"The narrow launch has run {days} days; the window is {window}.")
     return Result(False, f"The narrow launch has run {days} of {window} days.")
-
-
-registry.register(T.WIDEN, key="pilot_meets_threshold", label="Pilot meets the ship threshold")(
-    not_available("Gantry does not compute metric status yet.")
-)
-registry.register(T.WIDEN, key="pilot_beats_baseline", label="Pilot beats the baseline")(
-    not_available("Gantry does not compare cohorts yet.")
-)
-registry.register(T.WIDEN, key="no_open_work_items", label="No open pre-launch work items")(
-    not_available("Gantry does not track pre-launch work items yet.")
-)

@@ -8,8 +8,8 @@ class MetricsConfig(AppConfig):
     def ready(self) -> None:
         from gates import audit
 
-        # Gate 2's and gate 4's data criteria replace the placeholders in the registry; the
-        # services register what stopping an initiative does to its feeds.
+        # Gate 2's and gate 4's data criteria join the registry; the services register what
+        # stopping an initiative does to its feeds.
         from metrics import criteria, services  # noqa: F401
         from metrics.models import FeedEvent
 

@@ -1,7 +1,8 @@
 """Gate criteria measured from data: gate 2's live, fresh feed and gate 4's numbers.
 
-Registered into gates.criteria's registry when the metrics app is ready, replacing the
-"not available yet" placeholders under the same keys.
+Registered into gates.criteria's registry when the metrics app is ready. Their `order` puts
+them among the gates' own: gate 2's before logging and security (30, 40), gate 4's after the
+comparison window (10) and before readiness' open work items (40).
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ def _live_feeds_with_owner(initiative) -> list:
     ]
 
 
-@registry.register(T.SUBMIT_FOR_REVIEW, key="live_feed", label="Live data feed with an owner")
+@registry.register(
+    T.SUBMIT_FOR_REVIEW, key="live_feed", label="Live data feed with an owner", order=10
+)
 def live_feed(initiative) -> Result:
     feeds = list(initiative.feeds.all())
     owned = _live_feeds_with_owner(initiative)
@@ -44,7 +47,9 @@ def live_feed(initiative) -> Result:
     return Result(False, "No data feed is registered.")
 
 
-@registry.register(T.SUBMIT_FOR_REVIEW, key="fresh_data", label="Fresh data of the primary metric")
+@registry.register(
+    T.SUBMIT_FOR_REVIEW, key="fresh_data", label="Fresh data of the primary metric", order=20
+)
 def fresh_data(initiative) -> Result:
     """Fresh from data, not arrival: an active live feed with an owner whose API delivery,
     within its freshness window, brought primary-metric observations Gantry did not hold,
@@ -171,7 +176,9 @@ def _judged_snapshot(initiative, noun: str, subject: str):
     return metric, snapshot, anchor, refusal
 
 
-@registry.register(T.WIDEN, key="pilot_meets_threshold", label="Pilot meets the ship threshold")
+@registry.register(
+    T.WIDEN, key="pilot_meets_threshold", label="Pilot meets the ship threshold", order=20
+)
 def pilot_meets_threshold(initiative) -> Result:
     """Judged on a snapshot computed against the success definition in force now. The
     sentence says which threshold it judged against and since when."""
@@ -198,7 +205,7 @@ def pilot_meets_threshold(initiative) -> Result:
     )
 
 
-@registry.register(T.WIDEN, key="pilot_beats_baseline", label="Pilot beats the baseline")
+@registry.register(T.WIDEN, key="pilot_beats_baseline", label="Pilot beats the baseline", order=30)
 def pilot_beats_baseline(initiative) -> Result:
     metric, snapshot, _, refusal = _judged_snapshot(initiative, "comparison", "The comparison")
     if refusal is not None:
@@ -234,6 +241,7 @@ def pilot_beats_baseline(initiative) -> Result:
     key="numbers_no_longer_hold",
     label="Primary metric below its threshold",
     advisory=True,
+    order=10,
 )
 def numbers_no_longer_hold(initiative) -> Result:
     """Whether the measured data supports stepping back: advisory, since a person may roll

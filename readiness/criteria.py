@@ -1,11 +1,17 @@
-"""Gate criteria from the readiness review: gate 3's checklist and gate 4's pre-launch work."""
+"""Gate criteria from the readiness review: gate 3's checklist and gate 4's pre-launch work.
+
+Their `order` puts the checklist before gate 3's named owner and audience (20, 30), and the
+work items last in gate 4, after the window (10) and metrics' pilot numbers (20, 30).
+"""
 
 from gates.criteria import Result, registry
 from gates.stages import Transition as T
 from readiness.models import ReviewOutcome, WorkStatus
 
 
-@registry.register(T.PASS_REVIEW, key="checklist_complete", label="Readiness checklist complete")
+@registry.register(
+    T.PASS_REVIEW, key="checklist_complete", label="Readiness checklist complete", order=10
+)
 def checklist_complete(initiative) -> Result:
     review = initiative.reviews.filter(outcome=ReviewOutcome.OPEN).first()
     if review is None:
@@ -22,7 +28,9 @@ def checklist_complete(initiative) -> Result:
     )
 
 
-@registry.register(T.WIDEN, key="no_open_work_items", label="No open pre-launch work items")
+@registry.register(
+    T.WIDEN, key="no_open_work_items", label="No open pre-launch work items", order=40
+)
 def no_open_work_items(initiative) -> Result:
     titles = list(
         initiative.work_items.filter(status=WorkStatus.OPEN).values_list("title", flat=True)

@@ -4,19 +4,14 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.core import checks
+from django.core.checks.registry import registry as django_checks
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed, can_proceed
 
+from gantry.checks import EXPECTED_CRITERIA, gate_criteria_registered
 from gates import services
-from gates.criteria import (
-    NOT_AVAILABLE,
-    Criterion,
-    Registry,
-    Result,
-    gate_open,
-    not_available,
-    registry,
-)
+from gates.criteria import Criterion, Registry, Result, gate_open, registry
 from gates.stages import Stage
 from gates.stages import Transition as T
 from metrics.models import Direction
@@ -43,6 +38,17 @@ def isolated_registry():
     """The global registry, restored after the test whatever the test registers in it."""
     with registry.override():
         yield registry
+
+
+@pytest.fixture
+def complete(framed):
+    """An initiative with every attested and named part of every gate filled in."""
+    framed.logging_evidence = "https://logs.example.com/claims-triage"
+    framed.security_model = "Adjusters see their own claims; the model sees no names."
+    framed.operational_owner = UserFactory()
+    framed.narrow_audience = "The Leeds claims team"
+    framed.stage_entered_at = timezone.now() - timedelta(days=365)
+    return framed
 
 
 # Gate 1: frame -> thin slice ---------------------------------------------------------------
@@ -208,69 +214,164 @@ def test_frame_gate_is_closed_when_one_blocking_criterion_fails(change, failing_
     assert gate_open(T.APPROVE_FRAME)(initiative) is False
 
 
-# Criteria Gantry cannot measure yet: they fail closed ---------------------------------------
-# The foundation registers these through not_available(); later modules replace them under the
-# same key with measured criteria. The tables below follow the registry, so a placeholder that
-# has been replaced drops out of them instead of breaking them.
-FOUNDATION_PLACEHOLDERS = [
-    (T.SUBMIT_FOR_REVIEW, "live_feed"),
-    (T.SUBMIT_FOR_REVIEW, "fresh_data"),
-    (T.PASS_REVIEW, "checklist_complete"),
-    (T.WIDEN, "pilot_meets_threshold"),
-    (T.WIDEN, "pilot_beats_baseline"),
-    (T.WIDEN, "no_open_work_items"),
-]
+# The order criteria are shown and evaluated in ---------------------------------------------
+# The gates, metrics and readiness each register part of a gate; `order` interleaves them.
+ORDER = {
+    T.APPROVE_FRAME: [
+        "decision_defined",
+        "primary_metric_defined",
+        "ship_threshold_set",
+        "business_owner_named",
+        "baseline_recorded",
+    ],
+    T.SUBMIT_FOR_REVIEW: ["live_feed", "fresh_data", "logging_attested", "security_model"],
+    T.PASS_REVIEW: ["checklist_complete", "operational_owner_named", "narrow_audience_defined"],
+    T.FAIL_REVIEW: [],
+    T.WIDEN: [
+        "window_elapsed",
+        "pilot_meets_threshold",
+        "pilot_beats_baseline",
+        "no_open_work_items",
+    ],
+    T.ROLL_BACK: ["numbers_no_longer_hold"],
+    T.STOP: [],
+    T.REOPEN: [],
+    T.REFRAME: [],
+}
 
 
-def is_placeholder(criterion) -> bool:
-    return criterion.check.__qualname__.startswith(f"{not_available.__name__}.")
+def test_every_transition_lists_its_criteria_in_the_order_pages_show_them():
+    assert set(ORDER) == set(T)
+    assert {t: [c.key for c in registry.criteria_for(t)] for t in T} == ORDER
 
 
-def placeholders() -> list[tuple[str, str]]:
-    """(transition, key) of every criterion that is still a not-available placeholder."""
-    return [(t, c.key) for t in T for c in registry.criteria_for(t) if is_placeholder(c)]
+def test_the_evaluation_follows_the_same_order(framed):
+    for transition, keys in ORDER.items():
+        assert [o.key for o in registry.evaluate(framed, transition)] == keys
 
 
-@pytest.fixture
-def complete(framed):
-    """An initiative with every attested and named part of every gate filled in."""
-    framed.logging_evidence = "https://logs.example.com/claims-triage"
-    framed.security_model = "Adjusters see their own claims; the model sees no names."
-    framed.operational_owner = UserFactory()
-    framed.narrow_audience = "The Leeds claims team"
-    framed.stage_entered_at = timezone.now() - timedelta(days=365)
-    return framed
+def test_every_registered_criterion_has_an_order_of_its_own():
+    for transition in T:
+        orders = [c.order for c in registry.criteria_for(transition)]
+        assert None not in orders, transition
+        assert len(set(orders)) == len(orders), transition
 
 
-def test_every_foundation_placeholder_is_registered_or_replaced():
-    registered = {(t, c.key) for t in T for c in registry.criteria_for(t)}
-    assert set(FOUNDATION_PLACEHOLDERS) <= registered
-    assert set(placeholders()) <= set(FOUNDATION_PLACEHOLDERS)
+def test_the_system_check_expects_exactly_the_registered_criteria():
+    assert {t: list(keys) for t, keys in EXPECTED_CRITERIA.items()} == {
+        t: keys for t, keys in ORDER.items() if keys
+    }
 
 
-def test_not_available_builds_a_criterion_that_never_passes():
-    check = not_available("Gantry does not measure this yet.")
-    for initiative in (object(), None, InitiativeFactory(framed=True)):
-        result = check(initiative)
-        assert result.passed is False
-        assert result.reason == "Not available yet: Gantry does not measure this yet."
+def test_criteria_are_listed_by_order_not_by_registration():
+    local = Registry()
+    local.register(T.STOP, key="c", label="C", order=30)(lambda i: Result(True, "c"))
+    local.register(T.STOP, key="a", label="A", order=10)(lambda i: Result(True, "a"))
+    local.register(T.STOP, key="b", label="B", order=20)(lambda i: Result(True, "b"))
+    assert [c.key for c in local.criteria_for(T.STOP)] == ["a", "b", "c"]
+    assert [o.key for o in local.evaluate(object(), T.STOP)] == ["a", "b", "c"]
 
 
-@pytest.mark.parametrize("transition", [T.APPROVE_FRAME, T.SUBMIT_FOR_REVIEW, T.WIDEN])
-def test_a_not_available_criterion_keeps_its_gate_closed(complete, transition):
-    with registry.override():
-        registry.register(transition, key="not_built", label="A part not built")(
-            not_available("Gantry does not measure this yet.")
+def test_equal_orders_keep_the_registration_sequence():
+    local = Registry()
+    for key in ("x", "y", "z"):
+        local.register(T.STOP, key=key, label=key, order=10)(lambda i: Result(True, ""))
+    local.register(T.STOP, key="w", label="W", order=5)(lambda i: Result(True, ""))
+    assert [c.key for c in local.criteria_for(T.STOP)] == ["w", "x", "y", "z"]
+
+
+def test_criteria_without_an_order_follow_the_ordered_ones_in_registration_order():
+    local = Registry()
+    local.register(T.STOP, key="late", label="Late")(lambda i: Result(True, ""))
+    local.register(T.STOP, key="ordered", label="Ordered", order=1000)(lambda i: Result(True, ""))
+    local.register(T.STOP, key="later", label="Later")(lambda i: Result(True, ""))
+    assert [c.key for c in local.criteria_for(T.STOP)] == ["ordered", "late", "later"]
+
+
+def test_a_replacement_without_an_order_keeps_the_earlier_place():
+    local = Registry()
+    local.register(T.STOP, key="a", label="A", order=10)(lambda i: Result(True, ""))
+    local.register(T.STOP, key="b", label="B", order=20)(lambda i: Result(True, ""))
+    local.register(T.STOP, key="a", label="A again")(lambda i: Result(False, "replaced"))
+    assert [(c.key, c.label, c.order) for c in local.criteria_for(T.STOP)] == [
+        ("a", "A again", 10),
+        ("b", "B", 20),
+    ]
+
+
+def test_a_replacement_with_an_order_moves_to_it():
+    local = Registry()
+    local.register(T.STOP, key="a", label="A", order=10)(lambda i: Result(True, ""))
+    local.register(T.STOP, key="b", label="B", order=20)(lambda i: Result(True, ""))
+    local.register(T.STOP, key="a", label="A moved", order=30)(lambda i: Result(True, ""))
+    assert [(c.key, c.order) for c in local.criteria_for(T.STOP)] == [("b", 20), ("a", 30)]
+
+
+def test_replacing_a_real_criterion_keeps_the_order_of_its_gate(isolated_registry):
+    registry.register(T.WIDEN, key="pilot_meets_threshold", label="Replaced")(
+        lambda i: Result(True, "")
+    )
+    assert [c.key for c in registry.criteria_for(T.WIDEN)] == ORDER[T.WIDEN]
+
+
+def test_override_keeps_the_order(complete):
+    with registry.override(lambda initiative: Result(True, "passes (test)")):
+        assert [c.key for c in registry.criteria_for(T.WIDEN)] == ORDER[T.WIDEN]
+        registry.register(T.WIDEN, key="between", label="Between", order=15)(
+            lambda initiative: Result(True, "")
         )
-        outcomes = {o.key: o for o in registry.evaluate(complete, transition)}
-        assert outcomes["not_built"].blocks
-        assert outcomes["not_built"].reason.startswith(NOT_AVAILABLE)
-        assert gate_open(transition)(complete) is False
-    assert "not_built" not in {c.key for c in registry.criteria_for(transition)}
+        keys = [o.key for o in registry.evaluate(complete, T.WIDEN)]
+        assert keys == ["window_elapsed", "between", *ORDER[T.WIDEN][1:]]
+    assert [c.key for c in registry.criteria_for(T.WIDEN)] == ORDER[T.WIDEN]
 
 
-def test_no_placeholder_is_left_in_the_registry():
-    assert placeholders() == []
+# The system check that every criterion a gate relies on is registered ----------------------
+def registry_without(transition, missing: str) -> Registry:
+    """A copy of the real registry with one criterion left out, as if its app were missing."""
+    local = Registry()
+    for t in T:
+        for c in registry.criteria_for(t):
+            if (t, c.key) != (transition, missing):
+                local.register(t, key=c.key, label=c.label, advisory=c.advisory, order=c.order)(
+                    c.check
+                )
+    return local
+
+
+def test_the_system_check_passes_on_the_real_registry():
+    assert gate_criteria_registered(None) == []
+
+
+def test_the_system_check_is_registered_with_django():
+    assert gate_criteria_registered in django_checks.get_checks()
+    assert not [m for m in checks.run_checks() if m.id == "gantry.E001"]
+
+
+@pytest.mark.parametrize(
+    ("transition", "key"),
+    [
+        (T.SUBMIT_FOR_REVIEW, "live_feed"),
+        (T.SUBMIT_FOR_REVIEW, "fresh_data"),
+        (T.PASS_REVIEW, "checklist_complete"),
+        (T.WIDEN, "pilot_meets_threshold"),
+        (T.WIDEN, "pilot_beats_baseline"),
+        (T.WIDEN, "no_open_work_items"),
+        (T.APPROVE_FRAME, "business_owner_named"),
+        (T.ROLL_BACK, "numbers_no_longer_hold"),
+    ],
+)
+def test_the_system_check_names_a_missing_criterion_and_its_transition(transition, key):
+    [error] = gate_criteria_registered(None, registry=registry_without(transition, key))
+    assert isinstance(error, checks.Error)
+    assert error.id == "gantry.E001"
+    assert f"'{key}'" in error.msg
+    assert f"'{transition.value}'" in error.msg
+
+
+def test_the_system_check_reports_every_missing_criterion():
+    errors = gate_criteria_registered(None, registry=Registry())
+    assert len(errors) == sum(len(keys) for keys in ORDER.values())
+    assert {e.id for e in errors} == {"gantry.E001"}
 
 
 # Gate 2: thin slice -> readiness review ----------------------------------------------------
