@@ -9,6 +9,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.text import slugify
 
+from gates import clock
 from gates.models import AppendOnly
 
 
@@ -189,7 +190,7 @@ class DataFeed(models.Model):
     # freshness window: what gate 2, the stale check and the feeds panel call fresh data.
     last_fresh_at = models.DateTimeField(null=True, blank=True, editable=False)
     is_stale = models.BooleanField(default=False, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
 
     objects = DataFeedManager()
 

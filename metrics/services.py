@@ -253,14 +253,22 @@ def authenticate_feed(feed_id: int, authorization: str) -> DataFeed | None:
 
 @clock.accepts_now
 def store_delivery(
-    *, feed: DataFeed, batch: ingest.Batch, source: str = DeliverySource.API, uploaded_by=None
+    *,
+    feed: DataFeed,
+    batch: ingest.Batch,
+    source: str = DeliverySource.API,
+    uploaded_by=None,
+    schedule: bool = True,
 ) -> ingest.Stored:
     """Store a validated batch and schedule the recompute of the metrics it touched.
 
-    Raises ingest.FeedNotActive (nothing stored) when the feed is paused or retired.
+    `schedule=False` leaves the recompute to the caller: a replay of past deliveries runs the
+    periodic jobs itself, at the moments they ran. Raises ingest.FeedNotActive (nothing
+    stored) when the feed is paused or retired.
     """
     stored = ingest.store(feed, batch.rows, source=source, uploaded_by=uploaded_by)
-    schedule_recompute(stored.metric_ids)
+    if schedule:
+        schedule_recompute(stored.metric_ids)
     log.info(
         "feed %s delivered %s observations by %s: %s new (%s fresh), %s duplicate",
         feed.pk,

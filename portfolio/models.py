@@ -103,7 +103,7 @@ class Initiative(ConcurrentTransitionMixin, models.Model):
     )
     stage = FSMField(default=Stage.FRAME, choices=Stage.choices, protected=True, db_index=True)
     stop_reason = models.CharField(max_length=40, choices=StopReason.choices, blank=True)
-    stage_entered_at = models.DateTimeField(default=timezone.now)
+    stage_entered_at = models.DateTimeField(default=clock.now)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -111,7 +111,8 @@ class Initiative(ConcurrentTransitionMixin, models.Model):
         blank=True,
         related_name="+",
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    # From the clock, so an initiative loaded with its history is dated when it was created.
+    created_at = models.DateTimeField(default=clock.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

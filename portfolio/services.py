@@ -154,6 +154,8 @@ def save_framing(*, initiative_form, metric_form, user, reason: str = "") -> Ini
         if creating:
             initiative = initiative_form.save(commit=False)
             initiative.created_by = user
+            # The form built the instance earlier: it is created, and enters frame, now.
+            initiative.created_at = initiative.stage_entered_at = clock.now()
             initiative.save()
             current, before, metric_before = initiative, {}, {}
         else:

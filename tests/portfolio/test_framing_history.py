@@ -256,3 +256,21 @@ def test_an_owner_replaced_while_editing_saves_nothing(framed, manager):
         services.save_framing(initiative_form=form, metric_form=metric_form, user=owner)
     framed.refresh_from_db()
     assert framed.security_model != "Loosened."
+
+
+def test_an_initiative_framed_at_a_moment_is_created_and_enters_frame_then(manager, framing_data):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    moment = timezone.now() - timedelta(days=60)
+    data = framing_data()
+    form = InitiativeForm(data)  # built before the moment, as a page or the demo builds it
+    metric_form = PrimaryMetricForm(data, prefix="metric")
+    assert form.is_valid() and metric_form.is_valid()
+    initiative = services.save_framing(
+        initiative_form=form, metric_form=metric_form, user=manager, now=moment
+    )
+    initiative.refresh_from_db()
+    assert initiative.created_at == moment == initiative.stage_entered_at
+    assert set(FramingChange.objects.values_list("changed_at", flat=True)) <= {moment}

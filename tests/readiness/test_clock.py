@@ -87,3 +87,22 @@ def test_assigning_and_checking_at_a_moment_stamp_the_item_and_its_events(review
         ReviewItemEvent.objects.filter(item=item).order_by("at").values_list("at", flat=True)
     )
     assert times == [moment, moment + timedelta(hours=2)]
+
+
+def test_a_review_failed_at_a_moment_dates_its_work_items_then(items, cast):
+    from gates import services as gate_services
+    from readiness.models import PreLaunchWorkItem
+
+    initiative = items["data_pipeline"].review.initiative
+    moment = timezone.now() - timedelta(days=2)
+    gate_services.decide(
+        initiative=initiative,
+        transition=T.FAIL_REVIEW,
+        user=cast.pm,
+        rationale="Not ready yet.",
+        now=moment,
+    )
+    work = PreLaunchWorkItem.objects.filter(initiative=initiative)
+    assert work.exists()
+    assert {w.created_at for w in work} == {moment}
+    assert {w.due_date for w in work} == {(moment + timedelta(days=14)).date()}

@@ -1,0 +1,53 @@
+"""seed_demo refuses a history the services would refuse, and then writes nothing.
+
+Separate from test_seed_demo, whose module-wide demo would already hold these initiatives.
+"""
+
+import dataclasses
+from io import StringIO
+
+import pytest
+from django.core.exceptions import PermissionDenied
+from django.core.management import CommandError, call_command
+
+from gantry.management.commands._demo_spec import Step, load
+from gates.stages import Transition as T
+from portfolio.models import Initiative, User
+
+pytestmark = pytest.mark.django_db
+
+
+def seed() -> str:
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    return out.getvalue()
+
+
+def demo_with(title: str, **changes):
+    """The demo portfolio reduced to one initiative, changed as given."""
+    demo = load()
+    spec = next(s for s in demo.initiatives if s.title == title)
+    return dataclasses.replace(demo, initiatives=(dataclasses.replace(spec, **changes),))
+
+
+def test_a_history_the_evidence_does_not_support_stops_the_demo_and_writes_nothing(monkeypatch):
+    spec = next(s for s in load().initiatives if s.title == "Invoice matching")
+    submit = Step(T.SUBMIT_FOR_REVIEW, "owner", 2, "The thin slice works.")
+    passed = Step(T.PASS_REVIEW, "manager", 1, "Ready.")
+    # Submitted for review without a feed: gate 2 refuses, as it would anyone.
+    demo = demo_with(spec.title, feeds=(), history=(*spec.history, submit, passed))
+    monkeypatch.setattr("gantry.management.commands.seed_demo.load", lambda: demo)
+    with pytest.raises(CommandError, match=r"Invoice matching, 2 days ago.*Live data feed"):
+        seed()
+    assert not Initiative.objects.exists()
+    assert not User.objects.exists()
+
+
+def test_a_decision_by_someone_the_table_does_not_allow_stops_the_demo(monkeypatch):
+    spec = next(s for s in load().initiatives if s.title == "Invoice matching")
+    by_viewer = dataclasses.replace(spec.history[0], by="viewer")
+    demo = demo_with(spec.title, history=(by_viewer,))
+    monkeypatch.setattr("gantry.management.commands.seed_demo.load", lambda: demo)
+    with pytest.raises(PermissionDenied):
+        seed()
+    assert not Initiative.objects.exists()
