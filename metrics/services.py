@@ -23,15 +23,12 @@ from gates import audit, clock, effects
 from gates.locks import lock_initiative
 from gates.stages import Transition
 from metrics import ingest
-from metrics.backfill import derive_deliveries
 from metrics.models import (
     DataFeed,
-    Delivery,
     DeliverySource,
     FeedAction,
     FeedEvent,
     FeedStatus,
-    Observation,
 )
 from portfolio.permissions import may_manage_feeds
 
@@ -312,10 +309,3 @@ def release_debounce(metric_ids: Iterable[int]) -> None:
 
 def _debounce_key(metric_id: int) -> str:
     return f"gantry:recompute:{metric_id}"
-
-
-def record_past_deliveries(*, feed_ids: Iterable[int] | None = None) -> int:
-    """Record deliveries for observations written in bulk (an import, the demo) rather than
-    through `ingest.store`, one per feed and ingestion time, and set each feed's last fresh
-    data from them. Returns how many it recorded; idempotent."""
-    return derive_deliveries(DataFeed, Observation, Delivery, feed_ids=feed_ids)

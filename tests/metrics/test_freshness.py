@@ -14,6 +14,7 @@ from django.db import connection
 from django.utils import timezone
 
 from metrics import ingest, queries, services, status
+from metrics.backfill import derive_deliveries
 from metrics.models import Cohort, DataFeed, Delivery, DeliverySource, FeedKind, Observation
 from tests.factories import DataFeedFactory, InitiativeFactory, MetricFactory, ObservationFactory
 from tests.metrics.helpers import API, item
@@ -244,7 +245,7 @@ def test_the_delivery_record_takes_two_queries_whatever_the_feeds(
         queries.delivery_record(initiative)
 
 
-# Observations stored without a delivery (an upgrade, an import, the demo) -------------------------
+# Observations stored without a delivery (the upgrade that added deliveries) -----------------
 def test_past_observations_get_their_deliveries_and_the_feed_its_last_fresh_data(metric):
     feed = DataFeedFactory(initiative=metric.initiative)
     delivered_at = NOW - timedelta(hours=5)
@@ -263,8 +264,8 @@ def test_past_observations_get_their_deliveries_and_the_feed_its_last_fresh_data
     )
     other = DataFeedFactory(initiative=InitiativeFactory())
 
-    assert services.record_past_deliveries() == 2
-    assert services.record_past_deliveries() == 0
+    assert derive_deliveries(DataFeed, Observation, Delivery) == 2
+    assert derive_deliveries(DataFeed, Observation, Delivery) == 0
 
     deliveries = list(
         Delivery.objects.filter(feed=feed).order_by("at").values_list("at", "created", "fresh")
