@@ -12,13 +12,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 
-from metrics import ingest, queries, services
+from metrics import queries, services, uploads
 from metrics.forms import CsvUploadForm, DataFeedForm, FeedReasonForm, RotateForm
-from metrics.models import DataFeed, DeliverySource, Metric
+from metrics.models import DataFeed
 from portfolio.models import Initiative
 from portfolio.permissions import may_manage_feeds
 
-SIGNING_SALT = "gantry.csv-upload"
 TOKEN_KEY = "gantry:new-feed-token:{}"  # noqa: S105 - a session key, not a secret
 
 
@@ -161,39 +160,32 @@ def upload(request, slug: str):
         return render(request, "metrics/upload.html", context)
     if not form.is_valid():
         return render(request, "metrics/upload.html", context, status=400)
-    feed, text = form.cleaned_data["feed"], form.cleaned_data["file"]
-    batch, problems = _check(feed, text)
-    if problems:
-        context["problems"] = problems
+    preview = uploads.preview(form.cleaned_data["feed"], form.cleaned_data["file"])
+    if preview.problems:
+        context["problems"] = preview.problems
         return render(request, "metrics/upload.html", context, status=400)
-    context.update(
-        feed=feed,
-        preview=_preview(batch),
-        payload=signing.dumps({"feed": feed.pk, "csv": text}, salt=SIGNING_SALT, compress=True),
-    )
+    context.update(feed=preview.feed, preview=preview.summary, payload=preview.payload)
     return render(request, "metrics/upload_preview.html", context)
 
 
 def _confirm(request, initiative):
     try:
-        data = signing.loads(request.POST["payload"], salt=SIGNING_SALT, max_age=3600)
+        feed_id, text = uploads.opened(request.POST["payload"])
     except signing.BadSignature:
         messages.error(request, "The preview expired or was altered; upload the file again.")
         return redirect("metrics-upload", initiative.slug)
-    feed = get_object_or_404(DataFeed, pk=data["feed"], initiative=initiative)
+    feed = get_object_or_404(DataFeed, pk=feed_id, initiative=initiative)
     form = CsvUploadForm(initiative=initiative, initial={"feed": feed.pk})
     context = {"initiative": initiative, "form": form}
-    # Checked again: metrics may have changed since the preview.
-    batch, problems = _check(feed, data["csv"])
-    if problems:
-        return render(request, "metrics/upload.html", {**context, "problems": problems}, status=400)
-    try:
-        stored = services.store_delivery(
-            feed=feed, batch=batch, source=DeliverySource.CSV, uploaded_by=request.user
+    done = uploads.confirm(feed=feed, text=text, user=request.user)
+    if done.problems:
+        return render(
+            request, "metrics/upload.html", {**context, "problems": done.problems}, status=400
         )
-    except ingest.FeedNotActive as exc:  # paused or retired since the preview
-        form.errors["feed"] = form.error_class([str(exc)])  # the form is not bound: no clean
+    if done.refusal:
+        form.errors["feed"] = form.error_class([done.refusal])  # the form is not bound: no clean
         return render(request, "metrics/upload.html", context, status=400)
+    stored = done.stored
     messages.success(
         request,
         f"Stored {stored.created} new observation{'s' if stored.created != 1 else ''} from "
@@ -201,27 +193,3 @@ def _confirm(request, initiative):
         "An upload is a one-off extract: it does not make the feed fresh for gate 2.",
     )
     return redirect(initiative)
-
-
-def _check(feed, text: str):
-    rows, numbers, problems = ingest.read_csv(text)
-    if problems:
-        return None, problems
-    batch = ingest.validate(rows, feed, from_text=True, numbers=numbers)
-    return batch, batch.foreign + batch.problems
-
-
-def _preview(batch: ingest.Batch) -> dict:
-    rows = batch.rows
-    names = dict(Metric.objects.filter(pk__in={r[0] for r in rows}).values_list("pk", "name"))
-    moments = [moment for _, _, moment, _ in rows]
-    counts: dict[tuple[int, str], int] = {}
-    for metric_id, cohort, _, _ in rows:
-        counts[(metric_id, cohort)] = counts.get((metric_id, cohort), 0) + 1
-    return {
-        "count": len(rows),
-        "first": min(moments),
-        "last": max(moments),
-        "sample": [(names[m], c, t, v) for m, c, t, v in rows[:10]],
-        "counts": [(names[m], c, n) for (m, c), n in sorted(counts.items())],
-    }

@@ -29,8 +29,9 @@ from django.db.models.functions import Coalesce, Lower
 
 from gates.stages import LAUNCHED, PATH, Stage
 from metrics.models import Metric, Verdict
-from portfolio.models import BusinessUnit, FlagKind, Initiative, PurgatoryFlag
-from portfolio.queries import PEOPLE, sponsors_named
+from pages.forms import ScopeFilter, sponsor_field, unit_field
+from portfolio.models import FlagKind, Initiative, PurgatoryFlag
+from portfolio.queries import PEOPLE
 
 ANY_FLAG = "any"
 LAUNCHED_FILTER = "launched"  # narrow or wide launch, as the dashboard's verdict counts see them
@@ -56,7 +57,7 @@ SORTS = {
 REVERSED = {"days"}
 
 
-class ListFilter(forms.Form):
+class ListFilter(ScopeFilter):
     """The list's filters, all optional; invalid values are ignored rather than erroring."""
 
     q = forms.CharField(required=False, max_length=100, label="Search")
@@ -64,19 +65,11 @@ class ListFilter(forms.Form):
         required=False,
         choices=[("", "All stages"), *Stage.choices, (LAUNCHED_FILTER, "Narrow or wide launch")],
     )
-    unit = forms.ModelChoiceField(
-        required=False,
-        queryset=BusinessUnit.objects.all(),
-        to_field_name="slug",
-        empty_label="All units",
-        label="Business unit",
-    )
+    unit = unit_field("All units")
     owner = forms.ModelChoiceField(
         required=False, queryset=get_user_model().objects.none(), empty_label="Anyone"
     )
-    sponsor = forms.ModelChoiceField(
-        required=False, queryset=get_user_model().objects.none(), empty_label="Any sponsor"
-    )
+    sponsor = sponsor_field("Any sponsor")
     flag = forms.ChoiceField(
         required=False,
         choices=[("", "Any or none"), (ANY_FLAG, "Any flag"), *FlagKind.choices],
@@ -99,13 +92,6 @@ class ListFilter(forms.Form):
         self.fields["owner"].queryset = (
             get_user_model().objects.filter(pk__in=owners.values("pk")).order_by("first_name")
         )
-        self.fields["sponsor"].queryset = sponsors_named()
-
-    def values(self) -> dict:
-        """The valid filters; a bad value in the URL is dropped, not an error page."""
-        if self.is_bound and not self.is_valid():
-            return {k: v for k, v in self.cleaned_data.items() if k not in self.errors}
-        return self.cleaned_data if self.is_bound else {}
 
 
 def initiatives(filters: dict) -> QuerySet:

@@ -11,6 +11,7 @@ from gates.forms import DecisionForm
 from gates.http import post_only
 from gates.stages import Transition
 from pages import selectors
+from pages.forms import add_errors
 from portfolio.models import Initiative
 from portfolio.permissions import may_decide_review
 from readiness import queries, services
@@ -30,6 +31,14 @@ def review_detail(request, slug: str, review_id: int, *, bound: dict | None = No
         initiative=initiative, review=review, user=request.user, bound=bound
     )
     return render(request, "readiness/review_detail.html", page.context(), status=status)
+
+
+def _refused(request, slug: str, review_id: int, exc: Exception, *, status: int):
+    """The review page as it is now, under a service's refusal of the whole action."""
+    messages.error(
+        request, " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+    )
+    return review_detail(request, slug, review_id, status=status)
 
 
 def _item(slug: str, review_id: int, item_id: int) -> ReviewItem:
@@ -83,11 +92,9 @@ def item_assign(request, slug: str, review_id: int, item_id: int):
         bound = {("assign", item.pk): form, ("confirm", item.pk): " ".join(exc.messages)}
         return review_detail(request, slug, review_id, bound=bound, status=400)
     except services.Conflict as exc:
-        messages.error(request, str(exc))
-        return review_detail(request, slug, review_id, status=409)
+        return _refused(request, slug, review_id, exc, status=409)
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-        return review_detail(request, slug, review_id, status=400)
+        return _refused(request, slug, review_id, exc, status=400)
     title = item.template_item.title
     if assignee is None:
         messages.success(request, f"“{title}” unassigned.")
@@ -119,13 +126,10 @@ def item_check(request, slug: str, review_id: int, item_id: int):
                 expected_version=data["version"],
             )
         except services.Conflict as exc:
-            messages.error(request, str(exc))
-            return review_detail(request, slug, review_id, status=409)
+            return _refused(request, slug, review_id, exc, status=409)
         except ValidationError as exc:
             # Evidence problems come per field; a closed review is one message for the item.
-            problems = exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
-            for field, errors in problems.items():
-                form.add_error(field if field in form.fields else None, errors)
+            add_errors(form, exc)
         else:
             messages.success(request, f"“{item.template_item.title}” checked.")
             return _back(item)
@@ -145,11 +149,9 @@ def item_uncheck(request, slug: str, review_id: int, item_id: int):
             item=item, user=request.user, expected_version=form.cleaned_data["version"]
         )
     except services.Conflict as exc:
-        messages.error(request, str(exc))
-        return review_detail(request, slug, review_id, status=409)
+        return _refused(request, slug, review_id, exc, status=409)
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-        return review_detail(request, slug, review_id, status=400)
+        return _refused(request, slug, review_id, exc, status=400)
     messages.success(request, f"“{item.template_item.title}” unchecked.")
     return _back(item)
 
@@ -181,8 +183,7 @@ def review_decide(request, slug: str, review_id: int, transition: str):
             expected_stage=form.cleaned_data["expected_stage"],
         )
     except gate_services.DecisionError as exc:
-        messages.error(request, str(exc))
-        return review_detail(request, slug, review_id, status=409)
+        return _refused(request, slug, review_id, exc, status=409)
     messages.success(
         request,
         f"Review {'passed' if transition == Transition.PASS_REVIEW else 'failed'}: "

@@ -1,8 +1,11 @@
 """Page selectors: each page's data assembled by one function, callable without HTTP."""
 
 from dataclasses import dataclass, fields
+from urllib.parse import urlencode
 
+from django.core import paginator
 from django.db.models import QuerySet
+from django.http import QueryDict
 
 from gates import services as gate_services
 from gates.criteria import Outcome, registry
@@ -11,7 +14,10 @@ from gates.models import AuditEntry
 from gates.stages import NEXT_GATE, PATH, Stage, Transition
 from metrics import queries as metric_queries
 from metrics.charts import trend
+from metrics.models import Verdict
 from metrics.queries import recent_snapshots
+from pages import dashboard, listing
+from pages.forms import DashboardFilter
 from portfolio import permissions, queries, services
 from portfolio.models import Initiative
 from portfolio.permissions import may_decide_review, may_own
@@ -26,6 +32,107 @@ class Page:
     def context(self) -> dict:
         """The template's context: one name per field."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass
+class DashboardPage(Page):
+    figures: dict
+    scope: str
+    selected_unit: str
+    selected_sponsor: int | None
+
+    def context(self) -> dict:
+        """The figures by their own names, as the template reads them, and the scope."""
+        context = super().context()
+        return {**context.pop("figures"), **context}
+
+
+def dashboard_page(*, params: QueryDict) -> DashboardPage:
+    """The portfolio dashboard, filtered by business unit and sponsor from the URL's
+    `params`. The figures come from the dashboard's cache while nothing they show changed."""
+    filters = DashboardFilter(params or None).values()
+    unit, sponsor = filters.get("unit"), filters.get("sponsor")
+    return DashboardPage(
+        figures=dashboard.cached_figures(unit=unit, sponsor=sponsor),
+        scope=_query(filters),
+        selected_unit=unit.slug if unit else "",
+        selected_sponsor=sponsor.pk if sponsor else None,
+    )
+
+
+def _query(filters: dict) -> str:
+    """The dashboard's scope as list filters, so its numbers link to the initiatives."""
+    params = {}
+    if filters.get("unit"):
+        params["unit"] = filters["unit"].slug
+    if filters.get("sponsor"):
+        params["sponsor"] = filters["sponsor"].pk
+    return urlencode(params)
+
+
+@dataclass
+class ListPage(Page):
+    form: listing.ListFilter
+    page: paginator.Page
+    query: str
+    sort: str
+    sort_links: dict[str, str]
+    columns: list[tuple[str, str, str]]
+    verdict_labels: list[tuple[str, str]]
+    filtered: bool
+    may_create: bool
+
+
+LIST_COLUMNS = [
+    ("title", "Initiative", ""),
+    ("stage", "Stage", ""),
+    ("unit", "Business unit", ""),
+    ("owner", "Business owner", ""),
+    ("", "Delivery lead", ""),
+    ("days", "Days in stage", "num"),
+    ("verdict", "Metric status", ""),
+    ("flags", "Flags", ""),
+]
+LIST_PAGE_SIZE = 50
+
+
+def list_filters(params: QueryDict) -> tuple[listing.ListFilter, dict]:
+    """The list's filter form for the URL's `params` and its valid values; the CSV export
+    reads the same filters."""
+    form = listing.ListFilter(params or None)
+    return form, form.values()
+
+
+def list_page(*, user, params: QueryDict) -> ListPage:
+    """One page of the initiative list for `user`, filtered, sorted and paged by the URL's
+    `params`, with the links that sort by each column."""
+    form, filters = list_filters(params)
+    qs = listing.initiatives(filters)
+    page = paginator.Paginator(listing.with_flags(qs), LIST_PAGE_SIZE).get_page(params.get("page"))
+    query = params.copy()
+    query.pop("page", None)
+    sort = filters.get("sort") or "title"
+    return ListPage(
+        form=form,
+        page=page,
+        query=query.urlencode(),
+        sort=sort,
+        sort_links=_sort_links(query, sort),
+        columns=LIST_COLUMNS,
+        verdict_labels=Verdict.choices,
+        filtered=any(v for k, v in filters.items() if k != "sort"),
+        may_create=permissions.may_create_initiative(user),
+    )
+
+
+def _sort_links(params: QueryDict, current: str) -> dict[str, str]:
+    """For each sortable column, the query string that sorts by it (toggling direction)."""
+    links = {}
+    for name in listing.SORTS:
+        query = params.copy()
+        query["sort"] = f"-{name}" if current == name else name
+        links[name] = query.urlencode()
+    return links
 
 
 @dataclass

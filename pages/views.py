@@ -3,11 +3,9 @@ decisions, the framing forms and the audit export."""
 
 import csv
 import json
-from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -19,10 +17,10 @@ from gates.forms import DecisionForm
 from gates.http import post_only
 from gates.stages import Transition
 from metrics.forms import PrimaryMetricForm, ReframeForm
-from metrics.models import Metric, Verdict
-from pages import dashboard, listing, selectors
+from metrics.models import Metric
+from pages import listing, selectors
 from pages import queries as page_queries
-from pages.forms import DashboardFilter
+from pages.forms import add_errors
 from portfolio import permissions, queries, services
 from portfolio.forms import DeclineForm, InitiativeForm
 from portfolio.models import Initiative, ReframeProposal
@@ -30,82 +28,18 @@ from portfolio.models import Initiative, ReframeProposal
 
 def home(request):
     """The portfolio dashboard, filtered by business unit and sponsor from the URL."""
-    form = DashboardFilter(request.GET or None)
-    filters = form.values()
-    unit, sponsor = filters.get("unit"), filters.get("sponsor")
-    figures = dashboard.cached_figures(unit=unit, sponsor=sponsor)
-    return render(
-        request,
-        "portfolio/home.html",
-        {
-            **figures,
-            "scope": _query(filters),
-            "selected_unit": unit.slug if unit else "",
-            "selected_sponsor": sponsor.pk if sponsor else None,
-        },
-    )
-
-
-def _query(filters: dict) -> str:
-    """The dashboard's scope as list filters, so its numbers link to the initiatives."""
-    params = {}
-    if filters.get("unit"):
-        params["unit"] = filters["unit"].slug
-    if filters.get("sponsor"):
-        params["sponsor"] = filters["sponsor"].pk
-    return urlencode(params)
+    page = selectors.dashboard_page(params=request.GET)
+    return render(request, "portfolio/home.html", page.context())
 
 
 def initiative_list(request):
-    form = listing.ListFilter(request.GET or None)
-    filters = form.values()
-    qs = listing.initiatives(filters)
-    page = Paginator(listing.with_flags(qs), 50).get_page(request.GET.get("page"))
-    params = request.GET.copy()
-    params.pop("page", None)
-    sort = filters.get("sort") or "title"
-    return render(
-        request,
-        "portfolio/initiative_list.html",
-        {
-            "form": form,
-            "page": page,
-            "query": params.urlencode(),
-            "sort": sort,
-            "sort_links": _sort_links(params, sort),
-            "columns": LIST_COLUMNS,
-            "verdict_labels": Verdict.choices,
-            "filtered": any(v for k, v in filters.items() if k != "sort"),
-            "may_create": permissions.may_create_initiative(request.user),
-        },
-    )
-
-
-LIST_COLUMNS = [
-    ("title", "Initiative", ""),
-    ("stage", "Stage", ""),
-    ("unit", "Business unit", ""),
-    ("owner", "Business owner", ""),
-    ("", "Delivery lead", ""),
-    ("days", "Days in stage", "num"),
-    ("verdict", "Metric status", ""),
-    ("flags", "Flags", ""),
-]
-
-
-def _sort_links(params, current: str) -> dict[str, str]:
-    """For each sortable column, the query string that sorts by it (toggling direction)."""
-    links = {}
-    for name in listing.SORTS:
-        query = params.copy()
-        query["sort"] = f"-{name}" if current == name else name
-        links[name] = query.urlencode()
-    return links
+    page = selectors.list_page(user=request.user, params=request.GET)
+    return render(request, "portfolio/initiative_list.html", page.context())
 
 
 def initiative_export(request):
     """The filtered list as CSV, safe to open in a spreadsheet."""
-    filters = listing.ListFilter(request.GET or None).values()
+    _, filters = selectors.list_filters(request.GET)
     rows = listing.csv_rows(
         listing.initiatives(filters), base_url=request.build_absolute_uri("/").rstrip("/")
     )
@@ -166,7 +100,7 @@ def _framing(request, initiative: Initiative, *, template_title: str):
                     reason=form.cleaned_data.get("reason", ""),
                 )
             except ValidationError as exc:
-                _add_errors(exc, form)
+                add_errors(form, exc)
             else:
                 messages.success(request, f"Framing of “{saved.title}” saved.")
                 return redirect(saved)
@@ -184,13 +118,6 @@ def _framing(request, initiative: Initiative, *, template_title: str):
         },
         status=status,
     )
-
-
-def _add_errors(exc: ValidationError, form) -> None:
-    """A service's ValidationError onto the form: per field where it names one."""
-    problems = exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
-    for field, errors in problems.items():
-        form.add_error(field if field in form.fields else None, errors)
 
 
 def _success_definition(request, slug: str, *, propose: bool):
@@ -248,7 +175,7 @@ def _success_definition(request, slug: str, *, propose: bool):
                         proposal=chosen,
                     )
             except ValidationError as exc:
-                _add_errors(exc, form)
+                add_errors(form, exc)
             else:
                 messages.success(
                     request,
@@ -389,8 +316,7 @@ def decide(request, slug: str, transition: str):
             expected_stage=form.cleaned_data["expected_stage"],
         )
     except ValidationError as exc:
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
+        add_errors(form, exc)
         return render_initiative(request, slug, bound_form=form, status=400)
     except gate_services.StaleInitiative as exc:
         messages.error(request, str(exc))

@@ -4,12 +4,9 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from gates.http import post_only
-from portfolio.permissions import may_own
-from portfolio.queries import owned_by
 from readiness import queries, services
 from readiness.forms import WorkDoneForm, WorkReopenForm
 from readiness.models import PreLaunchWorkItem
@@ -81,16 +78,5 @@ def work_item_reopen(request, work_item_id: int):
 
 
 def my_work(request):
-    user = request.user
-    return render(
-        request,
-        "readiness/my_work.html",
-        {
-            "items": queries.open_items_for(user),
-            "work_items": queries.open_work_for(user),
-            "initiatives": owned_by(user),
-            "today": timezone.localdate(),
-            # A viewer named on work still closes none of it.
-            "writes": may_own(user),
-        },
-    )
+    page = queries.my_work_page(user=request.user)
+    return render(request, "readiness/my_work.html", page.context())

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from metrics import ingest, services
 from metrics.models import Cohort, FeedKind, Metric, Observation
-from metrics.views import SIGNING_SALT
+from metrics.uploads import SIGNING_SALT
 from portfolio.roles import Role
 from tests.factories import InitiativeFactory, MetricFactory, UserFactory
 from tests.metrics.helpers import last_delivery, stored

@@ -1,13 +1,14 @@
 """Page selectors assemble a page's data without HTTP, in a fixed number of queries."""
 
 from django.db import connection
+from django.http import QueryDict
 from django.test.utils import CaptureQueriesContext
 
 from gates.forms import DecisionForm
 from gates.stages import Transition as T
 from pages import selectors
 from pages.queries import initiative_detail
-from tests.factories import InitiativeFactory
+from tests.factories import BusinessUnitFactory, InitiativeFactory, UserFactory
 
 
 def page_for(initiative, user, **kwargs):
@@ -68,3 +69,96 @@ def test_the_page_costs_as_many_queries_for_one_metric_as_for_five(db, manager):
         return len(queries)
 
     assert cost(one) == cost(five)
+
+
+# The dashboard ------------------------------------------------------------------------------
+def test_the_dashboard_counts_the_initiatives_in_the_scope_of_the_url(db):
+    unit, sponsor = BusinessUnitFactory(), UserFactory()
+    InitiativeFactory(business_unit=unit, sponsor=sponsor)
+    InitiativeFactory(business_unit=unit)
+    InitiativeFactory()
+
+    everything = selectors.dashboard_page(params=QueryDict())
+    scoped = selectors.dashboard_page(params=QueryDict(f"unit={unit.slug}&sponsor={sponsor.pk}"))
+
+    assert everything.figures["total"] == 3
+    assert everything.scope == everything.selected_unit == ""
+    assert everything.selected_sponsor is None
+    assert scoped.figures["total"] == 1
+    assert scoped.scope == f"unit={unit.slug}&sponsor={sponsor.pk}"  # the list's filters
+    assert (scoped.selected_unit, scoped.selected_sponsor) == (unit.slug, sponsor.pk)
+
+
+def test_a_bad_value_in_the_dashboard_url_is_dropped(db):
+    unit = BusinessUnitFactory()
+    InitiativeFactory(business_unit=unit)
+    InitiativeFactory()
+    page = selectors.dashboard_page(params=QueryDict(f"unit={unit.slug}&sponsor=nobody"))
+    assert page.figures["total"] == 1
+    assert (page.scope, page.selected_sponsor) == (f"unit={unit.slug}", None)
+
+
+def test_the_dashboard_context_names_each_figure(db):
+    page = selectors.dashboard_page(params=QueryDict())
+    context = page.context()
+    assert "figures" not in context
+    assert set(context) == set(page.figures) | {"scope", "selected_unit", "selected_sponsor"}
+    assert context["stages"] == page.figures["stages"]
+
+
+def test_the_dashboard_figures_come_from_the_cache_while_nothing_changed(db):
+    InitiativeFactory()
+    selectors.dashboard_page(params=QueryDict())
+    with CaptureQueriesContext(connection) as queries:
+        page = selectors.dashboard_page(params=QueryDict())
+    assert len(queries) == 1  # the fingerprint of what the dashboard shows
+    assert page.figures["total"] == 1
+
+
+# The initiative list ------------------------------------------------------------------------
+def test_the_list_filters_and_sorts_by_the_url(db, viewer):
+    unit = BusinessUnitFactory()
+    for title in ("Beta", "Alpha", "Gamma"):
+        InitiativeFactory(title=title, business_unit=unit)
+    InitiativeFactory(title="Elsewhere")
+
+    page = selectors.list_page(
+        user=viewer, params=QueryDict(f"unit={unit.slug}&sort=-title&page=1")
+    )
+
+    assert [i.title for i in page.page] == ["Gamma", "Beta", "Alpha"]
+    assert page.sort == "-title" and page.filtered
+    assert page.query == f"unit={unit.slug}&sort=-title"  # without the page number
+    assert page.sort_links["title"] == f"unit={unit.slug}&sort=title"  # the other way round
+    assert page.sort_links["days"] == f"unit={unit.slug}&sort=days"
+    assert page.form.is_bound and not page.may_create
+
+
+def test_the_unfiltered_list_sorts_by_title_and_offers_a_manager_a_new_initiative(db, manager):
+    InitiativeFactory(title="Beta")
+    InitiativeFactory(title="Alpha")
+    page = selectors.list_page(user=manager, params=QueryDict())
+    assert [i.title for i in page.page] == ["Alpha", "Beta"]
+    assert (page.sort, page.query, page.filtered) == ("title", "", False)
+    assert page.sort_links["title"] == "sort=-title"
+    assert not page.form.is_bound and page.may_create
+    assert set(page.context()) == set(selectors.ListPage.__dataclass_fields__)
+
+
+def test_the_list_pages_out_of_range_to_the_last_page(db, viewer, monkeypatch):
+    monkeypatch.setattr(selectors, "LIST_PAGE_SIZE", 2)
+    for title in ("Alpha", "Beta", "Gamma"):
+        InitiativeFactory(title=title)
+    page = selectors.list_page(user=viewer, params=QueryDict("page=9"))
+    assert page.page.number == 2 and [i.title for i in page.page] == ["Gamma"]
+    assert page.query == ""
+
+
+def test_the_list_and_its_export_drop_a_bad_filter_and_keep_the_others(db):
+    unit = BusinessUnitFactory()
+    form, filters = selectors.list_filters(
+        QueryDict(f"unit={unit.slug}&stage=nowhere&q=claims&owner=nobody")
+    )
+    assert (filters["unit"], filters["q"]) == (unit, "claims")
+    assert "stage" not in filters and "owner" not in filters
+    assert set(form.errors) == {"stage", "owner"}

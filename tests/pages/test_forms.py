@@ -1,0 +1,63 @@
+"""The filters' shared business unit and sponsor fields, and service errors onto forms."""
+
+import pytest
+from django import forms
+from django.core.exceptions import ValidationError
+from django.http import QueryDict
+
+from pages.forms import DashboardFilter, add_errors
+from pages.listing import ListFilter
+from tests.factories import BusinessUnitFactory, InitiativeFactory, UserFactory
+
+
+@pytest.mark.parametrize("form_class", [DashboardFilter, ListFilter])
+def test_both_filters_offer_the_named_sponsors_and_take_a_unit_by_slug(db, form_class):
+    unit, sponsor = BusinessUnitFactory(), UserFactory()
+    InitiativeFactory(business_unit=unit, sponsor=sponsor)
+    UserFactory()  # sponsors nothing
+    form = form_class(QueryDict(f"unit={unit.slug}&sponsor={sponsor.pk}"))
+    assert list(form.fields["sponsor"].queryset) == [sponsor]
+    assert form.fields["unit"].label == "Business unit"
+    values = form.values()
+    assert (values["unit"], values["sponsor"]) == (unit, sponsor)
+
+
+@pytest.mark.parametrize("form_class", [DashboardFilter, ListFilter])
+def test_both_filters_drop_a_bad_value_and_read_nothing_unbound(db, form_class):
+    assert form_class().values() == {}
+    values = form_class(QueryDict("unit=no-such-unit")).values()
+    assert "unit" not in values and values["sponsor"] is None
+
+
+def test_each_filter_keeps_its_own_empty_labels(db):
+    dashboard, listing = DashboardFilter(), ListFilter()
+    assert (dashboard.fields["unit"].empty_label, dashboard.fields["sponsor"].empty_label) == (
+        "All business units",
+        "All sponsors",
+    )
+    assert (listing.fields["unit"].empty_label, listing.fields["sponsor"].empty_label) == (
+        "All units",
+        "Any sponsor",
+    )
+    assert list(listing.fields) == [
+        "q", "stage", "unit", "owner", "sponsor", "flag", "verdict", "sort"
+    ]  # fmt: skip
+
+
+class NoteForm(forms.Form):
+    note = forms.CharField(required=False)
+
+
+def test_a_service_error_naming_a_field_lands_on_that_field():
+    form = NoteForm({"note": "x"})
+    form.is_valid()
+    add_errors(form, ValidationError({"note": "Too short.", "elsewhere": "Not here."}))
+    assert form.errors["note"] == ["Too short."]
+    assert form.non_field_errors() == ["Not here."]
+
+
+def test_a_service_error_without_fields_lands_on_the_form():
+    form = NoteForm({"note": "x"})
+    form.is_valid()
+    add_errors(form, ValidationError(["The review is closed.", "Reload the page."]))
+    assert form.non_field_errors() == ["The review is closed.", "Reload the page."]
