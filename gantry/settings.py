@@ -150,6 +150,9 @@ CELERY_BEAT_SCHEDULE = {
     # Windows slide even when no data arrives; hourly keeps verdicts current without
     # flooding the snapshot history (deliveries trigger their own recompute).
     "recompute-all-metrics": {"task": "metrics.tasks.recompute_all_metrics", "schedule": 3600},
+    # The durable queue's sweep: metrics marked by a delivery whose task was lost (broker
+    # down, worker killed) are recomputed within a minute.
+    "sweep-recompute": {"task": "metrics.tasks.sweep_recompute", "schedule": 60},
     # Freshness windows are counted in hours; checking every 5 minutes flags a late feed
     # well within its first hour of lateness.
     "mark-stale-feeds": {"task": "metrics.tasks.mark_stale_feeds", "schedule": 300},
@@ -158,7 +161,7 @@ CELERY_BEAT_SCHEDULE = {
     "sync-purgatory-flags": {"task": "pages.tasks.sync_purgatory_flags", "schedule": 900},
 }
 
-# The cache holds the recompute debounce keys; Redis when given, per-process memory otherwise.
+# The cache holds the cached dashboard figures; Redis when given, per-process memory otherwise.
 CACHE_URL = os.environ.get("CACHE_URL", "")
 CACHES = {
     "default": (
@@ -170,6 +173,9 @@ CACHES = {
 
 # Metrics and gates.
 GANTRY_RECOMPUTE_DEBOUNCE_SECONDS = env_int("GANTRY_RECOMPUTE_DEBOUNCE_SECONDS", 10)
+# A recompute's claim on a marked metric: a worker that died holding it loses it after this.
+# Longer than the longest recompute of one run of claims.
+GANTRY_RECOMPUTE_LEASE_SECONDS = env_int("GANTRY_RECOMPUTE_LEASE_SECONDS", 300)
 GANTRY_MIN_OBSERVATIONS = env_int("GANTRY_MIN_OBSERVATIONS", 5)
 GANTRY_GATE_CONFIDENCE = float(os.environ.get("GANTRY_GATE_CONFIDENCE", "0.95"))
 # Purgatory: a launched initiative's primary metric below threshold for longer is flagged.

@@ -408,3 +408,24 @@ class MetricSnapshot(models.Model):
             metric.direction,
             metric.comparison_window_days,
         )
+
+
+class RecomputeMark(models.Model):
+    """A metric whose status is behind its data: the durable part of a recompute request.
+
+    Written in the transaction that changes the data, so a lost Celery task or a broker
+    outage costs latency, never the recompute: the sweep claims whatever is marked. A
+    recompute claims marks (`claimed_at`, a lease a dead worker's claim runs out of), and
+    clears a mark only if its `token` is still the one it claimed, that is if no change came
+    in while it computed.
+    """
+
+    metric = models.OneToOneField(
+        Metric, on_delete=models.CASCADE, primary_key=True, related_name="recompute_mark"
+    )
+    dirty_since = models.DateTimeField()  # the oldest change not yet recomputed
+    token = models.UUIDField()  # a new one with every change
+    claimed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"metric {self.metric_id} dirty since {self.dirty_since:%Y-%m-%d %H:%M}"

@@ -15,14 +15,13 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from gates import audit, clock, effects
 from gates.locks import lock_initiative
 from gates.stages import Transition
-from metrics import ingest
+from metrics import ingest, recompute_queue
 from metrics.models import (
     DataFeed,
     DeliverySource,
@@ -263,9 +262,12 @@ def store_delivery(
     periodic jobs itself, at the moments they ran. Raises ingest.FeedNotActive (nothing
     stored) when the feed is paused or retired.
     """
-    stored = ingest.store(feed, batch.rows, source=source, uploaded_by=uploaded_by)
-    if schedule:
-        schedule_recompute(stored.metric_ids)
+    # One transaction: the metrics are marked for their recompute with the data that
+    # changed them, or neither is written.
+    with transaction.atomic():
+        stored = ingest.store(feed, batch.rows, source=source, uploaded_by=uploaded_by)
+        if schedule and stored.created:
+            schedule_recompute(stored.metric_ids)
     log.info(
         "feed %s delivered %s observations by %s: %s new (%s fresh), %s duplicate",
         feed.pk,
@@ -279,33 +281,25 @@ def store_delivery(
 
 
 def schedule_recompute(metric_ids: Iterable[int]) -> None:
-    """Recompute these metrics shortly after the current transaction commits.
+    """Mark these metrics for a recompute in the current transaction, and ask a worker to
+    run it shortly after the transaction commits.
 
-    Debounced: a metric already waiting for a recompute is not queued again, so a burst of
-    batches costs one recompute per metric. If the cache or broker is down the work is left
-    to the periodic recompute rather than failing the delivery.
+    The mark is what counts: if the broker is down or the task is lost, the beat sweep
+    recomputes the metric within a minute. A metric already marked is not queued again, so a
+    burst of batches costs one recompute per metric.
     """
-    ids = sorted(set(metric_ids))
-    if not ids:
+    fresh = recompute_queue.mark(metric_ids)
+    if not fresh:
         return
 
     def enqueue() -> None:
         from metrics.tasks import recompute_metrics
 
-        delay = settings.GANTRY_RECOMPUTE_DEBOUNCE_SECONDS
         try:
-            fresh = [pk for pk in ids if cache.add(_debounce_key(pk), 1, timeout=delay + 60)]
-            if fresh:
-                recompute_metrics.apply_async(args=[fresh], countdown=delay)
-        except Exception:  # a missing cache or broker must not lose the delivery
-            log.warning("could not queue recompute of metrics %s; beat will catch up", ids)
+            recompute_metrics.apply_async(
+                args=[fresh], countdown=settings.GANTRY_RECOMPUTE_DEBOUNCE_SECONDS
+            )
+        except Exception:  # a missing broker must not fail the delivery: the sweep catches up
+            log.warning("could not queue recompute of metrics %s; the sweep will", fresh)
 
     transaction.on_commit(enqueue)
-
-
-def release_debounce(metric_ids: Iterable[int]) -> None:
-    cache.delete_many([_debounce_key(pk) for pk in metric_ids])
-
-
-def _debounce_key(metric_id: int) -> str:
-    return f"gantry:recompute:{metric_id}"

@@ -3,9 +3,10 @@
 import logging
 
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from metrics import services, status
+from metrics import recompute_queue, status
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +23,28 @@ RETRY = {
 
 @shared_task(**RETRY)
 def recompute_metrics(metric_ids: list[int]) -> int:
-    # Release first: a delivery arriving while this runs queues a recompute of its own.
-    services.release_debounce(metric_ids)
-    count = status.recompute(metric_ids=metric_ids)
-    log.info("recomputed %s metrics", count)
+    """Recompute those of these metrics still marked; queue again those changed meanwhile."""
+    count, changed = recompute_queue.recompute_marked(metric_ids)
+    if changed:
+        recompute_metrics.apply_async(
+            args=[changed], countdown=settings.GANTRY_RECOMPUTE_DEBOUNCE_SECONDS
+        )
+    log.info("recomputed %s metrics; %s changed meanwhile", count, len(changed))
     return count
+
+
+@shared_task(**RETRY)
+def sweep_recompute() -> int:
+    """Every minute: whatever is marked and unclaimed, whether or not its task arrived."""
+    total = 0
+    while True:
+        count, _ = recompute_queue.recompute_marked()
+        total += count
+        if count < recompute_queue.CLAIM_LIMIT:
+            break
+    if total:
+        log.info("sweep recomputed %s marked metrics", total)
+    return total
 
 
 @shared_task(**RETRY)

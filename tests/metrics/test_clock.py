@@ -54,5 +54,8 @@ def test_a_replayed_delivery_can_leave_the_recompute_to_its_caller(live, metric,
         batch = ingest.validate([item], feed)
     services.store_delivery(feed=feed, batch=batch, now=at, schedule=False)
     assert queued == []
+    item["observed_at"] = (at - timedelta(hours=1)).isoformat()
+    with clock.at(at):
+        batch = ingest.validate([item], feed)
     services.store_delivery(feed=feed, batch=batch, now=at)
     assert queued == [frozenset({metric.pk})]

@@ -18,7 +18,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from metrics import ingest, services, tasks
-from metrics.models import Cohort, DataFeed, FeedKind, MetricSnapshot, Observation
+from metrics.models import Cohort, DataFeed, FeedKind, MetricSnapshot, Observation, RecomputeMark
 from tests.factories import InitiativeFactory, MetricFactory
 from tests.metrics.helpers import API, item, last_delivery, stored
 
@@ -299,7 +299,11 @@ def test_a_broker_outage_does_not_lose_the_delivery(
 
     assert response.status_code == 201
     assert stored() == 1
-    assert "beat will catch up" in caplog.text
+    assert "the sweep will" in caplog.text
+    # The mark committed with the data: the sweep recomputes it without the lost task.
+    assert RecomputeMark.objects.filter(metric=metric).exists()
+    assert tasks.sweep_recompute() == 1
+    assert not RecomputeMark.objects.exists()
 
 
 # Authentication ----------------------------------------------------------------------------------

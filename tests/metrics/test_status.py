@@ -6,8 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -21,6 +20,7 @@ from metrics.models import (
     Metric,
     MetricSnapshot,
     Observation,
+    RecomputeMark,
     Verdict,
 )
 from tests.factories import DataFeedFactory, InitiativeFactory, MetricFactory
@@ -477,11 +477,14 @@ def test_a_delivery_clears_the_stale_flag(now):
 
 
 # The Celery tasks are thin wrappers --------------------------------------------------------------
-def test_recompute_task_releases_the_debounce_and_writes_a_snapshot(metric, clean_cache):
-    cache.add(services._debounce_key(metric.pk), 1)
+def test_recompute_task_clears_the_mark_and_writes_a_snapshot(metric):
+    with transaction.atomic():
+        services.schedule_recompute([metric.pk])
     assert tasks.recompute_metrics([metric.pk]) == 1
-    assert cache.get(services._debounce_key(metric.pk)) is None
+    assert not RecomputeMark.objects.exists()
     assert snapshot_of(metric) is not None
+    # Unmarked (already recomputed, say by the sweep): the task has nothing to do.
+    assert tasks.recompute_metrics([metric.pk]) == 0
 
 
 def test_periodic_tasks_recompute_everything_and_mark_stale_feeds(now):
