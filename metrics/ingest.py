@@ -374,7 +374,10 @@ def store(
     """
     now = clock.now()
     # Repeats inside one batch are duplicates too; the database sees each key once.
-    unique = list({(m, c, t): (m, c, t, v) for m, c, t, v in rows}.values())
+    # Sorted: every delivery inserts in one canonical order (metric, cohort, observed_at), so
+    # two deliveries of the same rows in different orders wait for each other rather than
+    # deadlock.
+    unique = sorted({(m, c, t): (m, c, t, v) for m, c, t, v in rows}.values(), key=_row_key)
     with transaction.atomic():
         # In share mode: deliveries run side by side, but a pause, retirement or stop (which
         # lock the initiative) is either committed before the status is read below, or waits
@@ -411,6 +414,10 @@ def store(
     )
 
 
+def _row_key(row: tuple) -> tuple:
+    return row[0], row[1], row[2]
+
+
 def _at_least(column: str, moment: datetime):
     """An UPDATE's new value of a time column: `moment`, unless the column holds a later one."""
     return Greatest(Coalesce(column, Value(moment)), Value(moment))
@@ -445,6 +452,7 @@ def _insert(feed_id: int, rows, now: datetime, *, fresh_after: datetime) -> tupl
                     SELECT m, %s, c, t, v, %s
                     FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::float8[])
                         AS batch(m, c, t, v)
+                    ORDER BY m, c, t
                     ON CONFLICT (metric_id, cohort, observed_at, feed_id) DO NOTHING
                     RETURNING observed_at
                 )
@@ -490,6 +498,7 @@ def _insert_by_copy(cursor, feed_id: int, rows, now: datetime, fresh_after: date
         WITH inserted AS (
             INSERT INTO {_TABLE} (metric_id, feed_id, cohort, observed_at, value, ingested_at)
             SELECT metric_id, %s, cohort, observed_at, value, %s FROM {_STAGING}
+            ORDER BY metric_id, cohort, observed_at
             ON CONFLICT (metric_id, cohort, observed_at, feed_id) DO NOTHING
             RETURNING observed_at
         )
