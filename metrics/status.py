@@ -79,14 +79,24 @@ def recompute(*, metric_ids: Iterable[int] | None = None, now: datetime | None =
         snapshots.append(snapshot)
     with transaction.atomic():
         _insert_snapshots(snapshots)
-        newest = MetricSnapshot.objects.filter(metric=OuterRef("pk")).order_by(
-            "-computed_at", "-id"
-        )
         target = Metric.objects.all()
         if metric_ids is not None:
             target = target.filter(pk__in=[m.pk for m in metrics])
-        target.update(latest_snapshot=Subquery(newest.values("id")[:1]))
+        _point_at_newest(target)
     return len(snapshots)
+
+
+def _point_at_newest(target) -> None:
+    """Point each metric at its newest snapshot, by the moment it was computed for.
+
+    The metric rows are locked first (in one order, so two recomputes wait rather than
+    deadlock) and the newest snapshot is read only then: a statement's view of the data is
+    fixed when it starts, so an UPDATE that waited on a concurrent recompute's lock would
+    otherwise overwrite that recompute's newer snapshot with its own older one.
+    """
+    list(target.order_by("pk").select_for_update().values_list("pk", flat=True))
+    newest = MetricSnapshot.objects.filter(metric=OuterRef("pk")).order_by("-computed_at", "-id")
+    target.update(latest_snapshot=Subquery(newest.values("id")[:1]))
 
 
 # Columns a snapshot is written with; the id and nothing else is left to the database.
