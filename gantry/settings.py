@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     # Lowest layer first: gates, then the domain, the feature apps, the pages, the project.
     "gates",
+    "jobs",
     "portfolio",
     "metrics",
     "readiness",
@@ -60,6 +61,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "gantry.middleware.api_errors_as_json",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -139,33 +141,58 @@ WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
-CELERY_BROKER_CONNECTION_TIMEOUT = 2
-CELERY_TASK_ACKS_LATE = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
-# Publishing must not hang a request when Redis is down: one quick retry, then the caller
-# logs it and the beat schedule catches up.
-CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
-CELERY_BEAT_SCHEDULE = {
-    # Windows slide even when no data arrives; hourly keeps verdicts current without
-    # flooding the snapshot history (deliveries trigger their own recompute).
-    "recompute-all-metrics": {"task": "metrics.tasks.recompute_all_metrics", "schedule": 3600},
-    # The durable queue's sweep: metrics marked by a delivery whose task was lost (broker
-    # down, worker killed) are recomputed within a minute.
-    "sweep-recompute": {"task": "metrics.tasks.sweep_recompute", "schedule": 60},
-    # Freshness windows are counted in hours; checking every 5 minutes flags a late feed
-    # well within its first hour of lateness.
-    "mark-stale-feeds": {"task": "metrics.tasks.mark_stale_feeds", "schedule": 300},
-    # Flags change on a scale of days (stage limits, 14 days below threshold); every 15
-    # minutes keeps the dashboard current at the cost of a few set-based queries.
-    "sync-purgatory-flags": {"task": "pages.tasks.sync_purgatory_flags", "schedule": 900},
+CELERY_TASK_IGNORE_RESULT = True
+# Failure is the normal case: a task is acknowledged only once it ran, and a worker process
+# killed while running it gives it back instead of counting it as done.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A lost broker is waited for, at start and at run time, for as long as it takes.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # A message unacknowledged this long goes back to the queue: longer than the longest
+    # task (an hourly recompute of a whole portfolio) plus the recompute debounce.
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 1800),
+    # A hung Redis fails a command after this rather than hanging a process forever.
+    "socket_timeout": 5,
+    "socket_connect_timeout": 2,
+    "socket_keepalive": True,
+    "health_check_interval": 10,
 }
+# Publishing happens off the request (jobs.publish); one quick retry, then the tick.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+# Beat sends one task, the tick; what is due lives in the database (jobs.Job), so a tick
+# lost to an outage delays the periodic jobs by one interval and drops none. A tick queued
+# behind an outage expires instead of piling up.
+GANTRY_TICK_SECONDS = env_int("GANTRY_TICK_SECONDS", 15)
+CELERY_BEAT_SCHEDULE = {
+    "tick": {
+        "task": "jobs.tasks.tick",
+        "schedule": GANTRY_TICK_SECONDS,
+        "options": {"expires": GANTRY_TICK_SECONDS * 2},
+    },
+}
+# /healthz answers 503 when no worker has ticked for this long.
+GANTRY_WORKER_SILENCE_SECONDS = env_int("GANTRY_WORKER_SILENCE_SECONDS", 60)
 
 # The cache holds the cached dashboard figures; Redis when given, per-process memory otherwise.
+# A request waits at most CACHE_TIMEOUT_SECONDS on it, then does without.
 CACHE_URL = os.environ.get("CACHE_URL", "")
+CACHE_TIMEOUT_SECONDS = float(os.environ.get("CACHE_TIMEOUT_SECONDS", "0.1"))
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "OPTIONS": {
+                "socket_timeout": CACHE_TIMEOUT_SECONDS,
+                "socket_connect_timeout": CACHE_TIMEOUT_SECONDS,
+            },
+        }
         if CACHE_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )

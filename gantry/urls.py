@@ -74,6 +74,7 @@ urlpatterns = [
     ),
     path("my-work/", readiness_views.my_work, name="my-work"),
     path("healthz", health.healthz, name="healthz"),
+    path("livez", health.livez, name="livez"),
     path(
         "api/v1/feeds/<int:feed_id>/observations",
         metrics_api.observations,

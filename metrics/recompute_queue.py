@@ -3,9 +3,10 @@
 A change to a metric's data marks the metric in the same transaction (`mark`). A recompute
 claims marks (`claim`: a row lock skipping those another worker holds, and a lease that a
 dead worker's claim runs out of), computes, and clears each mark only if no change came in
-meanwhile (`finish`). Celery tasks only say "look now": the beat sweep claims whatever is
-marked every minute, so a lost task, a killed worker or a broker outage delays a recompute
-and never loses it. A metric already marked is not queued again: the debounce lives here.
+meanwhile (`finish`). Celery tasks only say "look now": the sweep, a periodic job run on
+every tick, claims whatever is marked, so a lost task, a killed worker or a broker outage
+delays a recompute and never loses it. A metric already marked is not queued again: the
+debounce lives here.
 """
 
 from __future__ import annotations
@@ -45,14 +46,23 @@ def mark(metric_ids: Iterable[int]) -> list[int]:
     return [pk for pk in ids if pk not in already]
 
 
-def claim(metric_ids: Iterable[int] | None = None, *, limit: int = CLAIM_LIMIT) -> dict:
+def claim(
+    metric_ids: Iterable[int] | None = None, *, limit: int = CLAIM_LIMIT, settled: bool = False
+) -> dict:
     """Claim marked metrics nobody holds (or whose holder's lease ran out): {metric id: the
-    token claimed}. Committed before returning, so other workers see the claim."""
+    token claimed}. Committed before returning, so other workers see the claim.
+
+    `settled` leaves out marks younger than the debounce: their own task is still due, and
+    taking them early would split a burst of deliveries into several recomputes.
+    """
     now = clock.now()
     lease = timedelta(seconds=settings.GANTRY_RECOMPUTE_LEASE_SECONDS)
     free = RecomputeMark.objects.filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - lease))
     if metric_ids is not None:
         free = free.filter(metric_id__in=sorted(set(metric_ids)))
+    if settled:
+        debounce = timedelta(seconds=settings.GANTRY_RECOMPUTE_DEBOUNCE_SECONDS)
+        free = free.filter(dirty_since__lte=now - debounce)
     with transaction.atomic():
         claimed = dict(
             free.select_for_update(skip_locked=True)
@@ -84,10 +94,12 @@ def release(claimed: dict) -> None:
     RecomputeMark.objects.filter(metric_id__in=claimed).update(claimed_at=None)
 
 
-def recompute_marked(metric_ids: Iterable[int] | None = None) -> tuple[int, list[int]]:
+def recompute_marked(
+    metric_ids: Iterable[int] | None = None, *, settled: bool = False
+) -> tuple[int, list[int]]:
     """Recompute the marked metrics among `metric_ids` (all marked ones when None) that no
     one else is computing. Returns (snapshots written, metrics changed meanwhile)."""
-    claimed = claim(metric_ids)
+    claimed = claim(metric_ids, settled=settled)
     if not claimed:
         return 0, []
     try:
@@ -100,3 +112,14 @@ def recompute_marked(metric_ids: Iterable[int] | None = None) -> tuple[int, list
             log.warning("could not release recompute claims of %s", sorted(claimed))
         raise
     return count, finish(claimed)
+
+
+def sweep() -> int:
+    """The periodic job: recompute every settled mark, whether or not its task arrived.
+    Returns how many metrics it recomputed."""
+    total = 0
+    while True:
+        count, _ = recompute_marked(settled=True)
+        total += count
+        if count < CLAIM_LIMIT:
+            return total

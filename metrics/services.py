@@ -21,6 +21,7 @@ from django.db import transaction
 from gates import audit, clock, effects
 from gates.locks import lock_initiative
 from gates.stages import Transition
+from jobs import publish
 from metrics import ingest, recompute_queue
 from metrics.models import (
     DataFeed,
@@ -284,9 +285,10 @@ def schedule_recompute(metric_ids: Iterable[int]) -> None:
     """Mark these metrics for a recompute in the current transaction, and ask a worker to
     run it shortly after the transaction commits.
 
-    The mark is what counts: if the broker is down or the task is lost, the beat sweep
-    recomputes the metric within a minute. A metric already marked is not queued again, so a
-    burst of batches costs one recompute per metric.
+    The mark is what counts: if the broker is down or the task is lost, the next tick's sweep
+    recomputes the metric. A metric already marked is not queued again, so a burst of
+    batches costs one recompute per metric. The task is handed to a background thread, so a
+    slow or hung broker never holds up the delivery.
     """
     fresh = recompute_queue.mark(metric_ids)
     if not fresh:
@@ -295,11 +297,8 @@ def schedule_recompute(metric_ids: Iterable[int]) -> None:
     def enqueue() -> None:
         from metrics.tasks import recompute_metrics
 
-        try:
-            recompute_metrics.apply_async(
-                args=[fresh], countdown=settings.GANTRY_RECOMPUTE_DEBOUNCE_SECONDS
-            )
-        except Exception:  # a missing broker must not fail the delivery: the sweep catches up
-            log.warning("could not queue recompute of metrics %s; the sweep will", fresh)
+        publish.send(
+            recompute_metrics, args=[fresh], countdown=settings.GANTRY_RECOMPUTE_DEBOUNCE_SECONDS
+        )
 
     transaction.on_commit(enqueue)

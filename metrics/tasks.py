@@ -1,4 +1,8 @@
-"""Celery tasks: thin wrappers around metrics.status, safe to run twice."""
+"""Celery task of the metrics app: a trigger, safe to run twice or not at all.
+
+The periodic work (the sweep of the recompute queue, the hourly recompute, stale feeds) is
+registered with the jobs app in MetricsConfig.ready and runs on the tick.
+"""
 
 import logging
 
@@ -6,56 +10,28 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from metrics import recompute_queue, status
+from jobs import publish
+from metrics import recompute_queue
 
 log = logging.getLogger(__name__)
 
-RETRY = {
-    "acks_late": True,
+
+@shared_task(
+    acks_late=True,
     # Only a lost database connection is worth retrying; anything else is a bug to see.
-    "autoretry_for": (OperationalError, InterfaceError),
-    "retry_backoff": True,
-    "retry_backoff_max": 300,
-    "retry_jitter": True,
-    "max_retries": 5,
-}
-
-
-@shared_task(**RETRY)
+    # Whatever the retries do not finish, the sweep does: the marks stay in the database.
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=5,
+)
 def recompute_metrics(metric_ids: list[int]) -> int:
     """Recompute those of these metrics still marked; queue again those changed meanwhile."""
     count, changed = recompute_queue.recompute_marked(metric_ids)
     if changed:
-        recompute_metrics.apply_async(
-            args=[changed], countdown=settings.GANTRY_RECOMPUTE_DEBOUNCE_SECONDS
+        publish.send(
+            recompute_metrics, args=[changed], countdown=settings.GANTRY_RECOMPUTE_DEBOUNCE_SECONDS
         )
     log.info("recomputed %s metrics; %s changed meanwhile", count, len(changed))
     return count
-
-
-@shared_task(**RETRY)
-def sweep_recompute() -> int:
-    """Every minute: whatever is marked and unclaimed, whether or not its task arrived."""
-    total = 0
-    while True:
-        count, _ = recompute_queue.recompute_marked()
-        total += count
-        if count < recompute_queue.CLAIM_LIMIT:
-            break
-    if total:
-        log.info("sweep recomputed %s marked metrics", total)
-    return total
-
-
-@shared_task(**RETRY)
-def recompute_all_metrics() -> int:
-    count = status.recompute()
-    log.info("recomputed all %s metrics", count)
-    return count
-
-
-@shared_task(**RETRY)
-def mark_stale_feeds() -> list[int]:
-    stale, fresh = status.mark_stale_feeds()
-    log.info("feeds: %s newly stale, %s fresh again", stale, fresh)
-    return [stale, fresh]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from statistics import median
@@ -338,22 +339,37 @@ def figures(*, unit=None, sponsor=None) -> dict:
     }
 
 
+# After a cache error, this process does without the cache for a while rather than pay
+# the cache's timeout on every request while Redis is away or hung.
+CACHE_PAUSE_SECONDS = 10
+_cache_paused_until = 0.0
+
+
+def _cache_failed(what: str) -> None:
+    global _cache_paused_until
+    _cache_paused_until = time.monotonic() + CACHE_PAUSE_SECONDS
+    log.warning("dashboard cache unavailable (%s); doing without it for %ss", what,
+                CACHE_PAUSE_SECONDS)  # fmt: skip
+
+
 def cached_figures(*, unit=None, sponsor=None) -> dict:
     """`figures`, from the cache while nothing it shows has changed.
 
     A cache that is down costs only speed: the figures are then computed from the database.
     """
+    if time.monotonic() < _cache_paused_until:
+        return figures(unit=unit, sponsor=sponsor)
+    scope = f"{unit.pk if unit else ''}:{sponsor.pk if sponsor else ''}"
+    key = f"gantry:dashboard:{version()}:{scope}"
     try:
-        scope = f"{unit.pk if unit else ''}:{sponsor.pk if sponsor else ''}"
-        key = f"gantry:dashboard:{version()}:{scope}"
         data = cache.get(key)
     except Exception:
-        log.warning("dashboard cache unavailable; computing the figures directly")
+        _cache_failed("read")
         return figures(unit=unit, sponsor=sponsor)
     if data is None:
         data = figures(unit=unit, sponsor=sponsor)
         try:
             cache.set(key, data, CACHE_SECONDS)
         except Exception:
-            log.warning("dashboard cache unavailable; figures not stored")
+            _cache_failed("write")
     return data

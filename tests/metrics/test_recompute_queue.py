@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from gates import clock
+from jobs import publish, registry
 from metrics import ingest, recompute_queue, services, tasks
 from metrics.models import MetricSnapshot, Observation, RecomputeMark
 from tests.factories import MetricFactory
@@ -58,15 +59,21 @@ def test_only_duplicates_mark_nothing(live, metric):
 
 
 @pytest.mark.django_db
-def test_a_lost_task_costs_latency_not_the_recompute(live, metric):
+def test_a_lost_task_costs_latency_not_the_recompute(live, metric, settings):
     feed, _ = live
     with mock.patch("metrics.tasks.recompute_metrics.apply_async"):  # the task never arrives
         deliver(feed, metric)
+        assert publish.flush()
     assert not MetricSnapshot.objects.filter(metric=metric).exists()
-    assert tasks.sweep_recompute() == 1
+    # Its own task is still due within the debounce: the sweep leaves the mark to it.
+    assert recompute_queue.sweep() == 0
+    later = timezone.now() + timedelta(seconds=settings.GANTRY_RECOMPUTE_DEBOUNCE_SECONDS + 1)
+    with clock.at(later):
+        assert recompute_queue.sweep() == 1
     assert MetricSnapshot.objects.filter(metric=metric).count() == 1
     assert not RecomputeMark.objects.exists()
-    assert tasks.sweep_recompute() == 0  # nothing left to do
+    with clock.at(later):
+        assert recompute_queue.sweep() == 0  # nothing left to do
 
 
 @pytest.mark.django_db
@@ -104,6 +111,7 @@ def test_the_task_queues_again_what_changed_while_it_ran(live, metric, settings)
         mock.patch("metrics.tasks.recompute_metrics.apply_async") as again,
     ):
         tasks.recompute_metrics([metric.pk])
+        assert publish.flush()
     again.assert_called_once_with(
         args=[[metric.pk]], countdown=settings.GANTRY_RECOMPUTE_DEBOUNCE_SECONDS
     )
@@ -201,7 +209,7 @@ def test_a_claim_skips_a_mark_another_worker_has_locked(require_postgres):
     assert list(recompute_queue.claim()) == [metric.pk]
 
 
-def test_beat_sweeps_the_queue_every_minute(settings):
-    sweep = settings.CELERY_BEAT_SCHEDULE["sweep-recompute"]
-    assert sweep["task"] == tasks.sweep_recompute.name
-    assert sweep["schedule"] <= 60
+def test_every_tick_sweeps_the_queue():
+    sweep = registry.registered()["recompute-sweep"]
+    assert sweep.run == recompute_queue.sweep
+    assert sweep.every == 0

@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from jobs import registry
 from metrics import ingest, services, status, tasks
 from metrics.models import (
     Aggregation,
@@ -487,13 +488,15 @@ def test_recompute_task_clears_the_mark_and_writes_a_snapshot(metric):
     assert tasks.recompute_metrics([metric.pk]) == 0
 
 
-def test_periodic_tasks_recompute_everything_and_mark_stale_feeds(now):
+def test_periodic_jobs_recompute_everything_and_mark_stale_feeds(now):
     metrics = [MetricFactory() for _ in range(2)]
     _feed(now, hours_ago=48)
-    assert tasks.recompute_all_metrics() == 2
+    jobs = registry.registered()
+    assert jobs["recompute-all-metrics"].every == 3600
+    assert jobs["recompute-all-metrics"].run() == 2
     assert all(snapshot_of(m) for m in metrics)
-    assert tasks.mark_stale_feeds() == [1, 0]
-    assert tasks.mark_stale_feeds() == [0, 0]
+    assert jobs["mark-stale-feeds"].run() == (1, 0)
+    assert jobs["mark-stale-feeds"].run() == (0, 0)
 
 
 def test_recompute_reads_each_initiative_s_feeds_only(now):

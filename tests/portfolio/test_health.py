@@ -1,15 +1,25 @@
-"""/healthz: database and broker state as JSON, 503 when a dependency is down, no secrets."""
+"""/healthz and /livez: state as JSON, 503 when a dependency or every worker is down, an
+answer within a second whatever hangs, and no secrets.
+
+The checks run in their own threads on their own connections, so these tests commit what
+the checks must see (transaction=True).
+"""
 
 import json
+import time
 from contextlib import contextmanager
+from datetime import timedelta
 from unittest import mock
 
 import pytest
 from django.db import OperationalError
+from django.utils import timezone
 
+from gantry import health
 from gantry.celery import app as celery_app
+from jobs.models import WorkerHeartbeat
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 BROKER_URL = "redis://:Br0kerPassw0rd@redis.internal:6379/0"
 
@@ -30,11 +40,14 @@ def with_broker(settings):
         conn.transport_cls = "redis"
         yield conn
 
-    with (
-        mock.patch.object(celery_app, "connection_for_write", connection_for_write),
-        mock.patch.object(celery_app.control, "ping", return_value=[{"w1": "pong"}]),
-    ):
+    with mock.patch.object(celery_app, "connection_for_write", connection_for_write):
         yield
+
+
+def beat(hostname: str = "celery@w1", *, seconds_ago: float = 0) -> None:
+    WorkerHeartbeat.objects.create(
+        hostname=hostname, seen_at=timezone.now() - timedelta(seconds=seconds_ago)
+    )
 
 
 def assert_no_secrets(body: str, settings) -> None:
@@ -53,6 +66,7 @@ def test_healthy_service_answers_200_with_database_and_broker_state(client, eage
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
+    assert response["Cache-Control"] == "no-store"
     report = response.json()
     assert report["status"] == "ok"
     assert report["checks"]["database"]["ok"] is True
@@ -62,8 +76,9 @@ def test_healthy_service_answers_200_with_database_and_broker_state(client, eage
     assert_no_secrets(response.content.decode(), settings)
 
 
-def test_health_check_needs_no_login(client, eager):
-    response = client.get("/healthz")
+@pytest.mark.parametrize("path", ["/healthz", "/livez"])
+def test_health_checks_need_no_login(client, eager, path):
+    response = client.get(path)
     assert response.status_code == 200
     assert "Location" not in response
 
@@ -78,50 +93,74 @@ def test_database_failure_answers_503(client, eager, settings):
     assert response.status_code == 503
     report = response.json()
     assert report["status"] == "unavailable"
-    assert report["checks"]["database"]["ok"] is False
-    assert report["checks"]["database"]["error"] == "OperationalError"
+    database = report["checks"]["database"]
+    assert database == {"ok": False, "error": "OperationalError", "ms": mock.ANY}
     assert_no_secrets(response.content.decode(), settings)
 
 
-def test_database_failure_from_the_cursor_answers_503(client, eager):
-    with mock.patch("gantry.health.connection") as connection:
-        connection.cursor.side_effect = OperationalError("server closed the connection")
-        response = client.get("/healthz")
-    assert response.status_code == 503
-    assert response.json()["checks"]["database"] == {
-        "ok": False,
-        "error": "OperationalError",
-        "ms": mock.ANY,
-    }
-
-
-def test_healthy_broker_answers_200_and_counts_workers(client, with_broker, settings):
+def test_a_worker_that_ticked_within_the_minute_is_healthy(client, with_broker, settings):
+    beat(seconds_ago=settings.GANTRY_WORKER_SILENCE_SECONDS - 5)
+    beat("celery@w2", seconds_ago=settings.GANTRY_WORKER_SILENCE_SECONDS + 60)  # gone
     response = client.get("/healthz")
     assert response.status_code == 200
     report = response.json()
-    assert report["checks"]["broker"]["ok"] is True
     assert report["checks"]["broker"]["mode"] == "queue"
     assert report["checks"]["workers"]["count"] == 1
+    assert report["checks"]["workers"]["ok"] is True
     assert_no_secrets(response.content.decode(), settings)
 
 
+def test_no_worker_heard_within_the_minute_answers_503(client, with_broker, settings):
+    beat(seconds_ago=settings.GANTRY_WORKER_SILENCE_SECONDS + 1)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    workers = response.json()["checks"]["workers"]
+    assert workers["ok"] is False
+    assert workers["count"] == 0
+    assert workers["last_seen_seconds_ago"] >= settings.GANTRY_WORKER_SILENCE_SECONDS + 1
+
+
+def test_no_worker_ever_answers_503(client, with_broker):
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["workers"] == {"ok": False, "count": 0, "ms": mock.ANY}
+
+
+def test_livez_ignores_workers_and_the_broker(client, with_broker):
+    response = client.get("/livez")
+    assert response.status_code == 200
+    assert set(response.json()["checks"]) == {"database"}
+    with mock.patch("gantry.health._database", side_effect=OperationalError("down")):
+        assert client.get("/livez").status_code == 503
+
+
 def test_broker_failure_answers_503_without_the_broker_url(client, with_broker, settings):
+    beat()
     error = ConnectionError(f"Error 111 connecting to {BROKER_URL}. Connection refused.")
     with mock.patch.object(celery_app, "connection_for_write", side_effect=error):
         response = client.get("/healthz")
     assert response.status_code == 503
     report = response.json()
     assert report["checks"]["broker"] == {"ok": False, "error": "ConnectionError", "ms": mock.ANY}
-    # Workers are not asked when the broker is down.
-    assert report["checks"]["workers"] == {"ok": True, "count": 0}
+    assert report["checks"]["workers"]["ok"] is True  # read from the database, not the broker
     assert_no_secrets(response.content.decode(), settings)
 
 
-def test_no_worker_is_reported_but_not_unhealthy(client, with_broker):
-    with mock.patch.object(celery_app.control, "ping", return_value=[]):
+def test_a_hung_dependency_is_reported_within_a_second(client, with_broker):
+    beat()
+
+    def hang(*args, **kwargs):
+        time.sleep(3)
+
+    with mock.patch.object(health, "_broker", side_effect=hang):
+        started = time.monotonic()
         response = client.get("/healthz")
-    assert response.status_code == 200
-    assert response.json()["checks"]["workers"]["count"] == 0
+        took = time.monotonic() - started
+    assert took < 1.0
+    assert response.status_code == 503
+    report = response.json()
+    assert report["checks"]["broker"] == {"ok": False, "error": "timeout", "ms": mock.ANY}
+    assert report["checks"]["database"]["ok"] is True
 
 
 def test_health_body_holds_only_states_and_timings(client, eager, settings):

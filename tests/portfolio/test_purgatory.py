@@ -8,9 +8,10 @@ from django.utils import timezone
 
 from gates.services import import_history
 from gates.stages import Stage
+from jobs import registry
 from metrics.models import FeedKind, Verdict
 from metrics.status import mark_stale_feeds
-from pages import purgatory, tasks
+from pages import purgatory
 from portfolio.models import FlagKind, Initiative, PurgatoryFlag, StageLimit
 from tests.factories import (
     DataFeedFactory,
@@ -570,9 +571,9 @@ def test_running_the_job_twice_changes_nothing(manager):
     snapshots(primary(below), (BELOW, 20), (BELOW, 0), now=now)
     initiative_in(Stage.READINESS_REVIEW, user=manager)  # healthy
 
-    first = tasks.sync_purgatory_flags()
+    first = registry.registered()["sync-purgatory-flags"].run()
     rows = list(PurgatoryFlag.objects.order_by("pk").values())
-    second = tasks.sync_purgatory_flags()
+    second = registry.registered()["sync-purgatory-flags"].run()
 
     assert first == {"raised": 4, "updated": 0, "cleared": 0}
     assert second == {"raised": 0, "updated": 0, "cleared": 0}

@@ -1,0 +1,52 @@
+"""Every answer under /api/ is JSON a client can act on, whatever went wrong.
+
+A database that is down or restarting answers 503 with Retry-After: the client keeps its
+batch and sends it again, and the re-send is counted as duplicates of whatever did arrive.
+Any other error keeps its status and gets a JSON body instead of an HTML page.
+"""
+
+import logging
+
+from django.db import InterfaceError, OperationalError
+from django.http import JsonResponse
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/"
+RETRY_AFTER_SECONDS = 30
+
+
+def api_errors_as_json(get_response):
+    def middleware(request):
+        response = get_response(request)
+        if not request.path.startswith(API_PREFIX) or response.status_code < 400:
+            return response
+        if response.get("Content-Type", "").startswith("application/json"):
+            return response
+        converted = JsonResponse(
+            {"error": response.reason_phrase or "Error"}, status=response.status_code
+        )
+        for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+            if header in response:
+                converted[header] = response[header]
+        return converted
+
+    def process_exception(request, exception):
+        if not request.path.startswith(API_PREFIX):
+            return None
+        if isinstance(exception, OperationalError | InterfaceError):
+            log.warning("database unavailable for %s: %s", request.path, exception)
+            response = JsonResponse(
+                {
+                    "error": "The database is unavailable. Send the batch again later: "
+                    "observations already stored are counted as duplicates, not stored twice."
+                },
+                status=503,
+            )
+            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
+        log.exception("error answering %s", request.path)
+        return JsonResponse({"error": "Internal server error; nothing was stored."}, status=500)
+
+    middleware.process_exception = process_exception
+    return middleware
