@@ -52,6 +52,11 @@ urlpatterns = [
         name="review-item-assign",
     ),
     path(
+        "initiatives/<slug:slug>/reviews/<int:review_id>/assign/",
+        reviews.assign_many,
+        name="review-assign-many",
+    ),
+    path(
         "initiatives/<slug:slug>/reviews/<int:review_id>/items/<int:item_id>/check/",
         reviews.item_check,
         name="review-item-check",

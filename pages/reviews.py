@@ -15,7 +15,7 @@ from pages.forms import add_errors
 from portfolio.models import Initiative
 from portfolio.permissions import may_decide_review
 from readiness import queries, services
-from readiness.forms import AssignForm, CheckForm, VersionForm
+from readiness.forms import AssignForm, AssignManyForm, CheckForm, VersionForm
 from readiness.models import ReviewItem
 
 
@@ -103,6 +103,48 @@ def item_assign(request, slug: str, review_id: int, item_id: int):
     if note:
         messages.warning(request, note)
     return _back(item)
+
+
+def _assign_many_on_review_page(request, slug: str, review_id: int) -> str:
+    return f"{_review_page(request, slug, review_id)}#assign-many"
+
+
+@post_only(_assign_many_on_review_page, "Items are assigned with the form on this page.")
+def assign_many(request, slug: str, review_id: int):
+    """Give several unchecked items to one person: all of them, or none with the reason."""
+    initiative = get_object_or_404(Initiative, slug=slug)
+    review = queries.review_detail(initiative, review_id)
+    if review is None:
+        raise Http404("No such review.")
+    if not may_decide_review(initiative, request.user):
+        raise PermissionDenied(services.MANAGERS_ONLY)
+    form = AssignManyForm(request.POST, review_items=list(review.items.all()))
+    if form.is_valid():
+        assignee = form.cleaned_data["assignee"]
+        try:
+            note = services.assign_many(
+                review=review,
+                versions=form.versions(),
+                assignee=assignee,
+                user=request.user,
+                confirm=form.cleaned_data["confirm"],
+            )
+        except services.NobodyLeftToDecide as exc:
+            bound = {("assign_many",): form, ("confirm_many",): " ".join(exc.messages)}
+            return review_detail(request, slug, review_id, bound=bound, status=400)
+        except services.Conflict as exc:
+            return _refused(request, slug, review_id, exc, status=409)
+        except ValidationError as exc:
+            add_errors(form, exc)
+        else:
+            count = len(form.versions())
+            messages.success(
+                request, f"{count} item{'s' if count != 1 else ''} assigned to {assignee}."
+            )
+            if note:
+                messages.warning(request, note)
+            return redirect(f"{review.get_absolute_url()}#assign-many")
+    return review_detail(request, slug, review_id, bound={("assign_many",): form}, status=400)
 
 
 @post_only(_item_on_review_page, "Items are checked with the form on this page.")

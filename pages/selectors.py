@@ -23,7 +23,7 @@ from portfolio.models import Initiative
 from portfolio.permissions import may_decide_review, may_own
 from portfolio.roles import is_programme_manager
 from readiness import queries as review_queries
-from readiness.forms import AssignForm, CheckForm
+from readiness.forms import AssignForm, AssignManyForm, CheckForm
 from readiness.models import ReadinessReview, SystemEvidence
 from readiness.services import may_complete, names
 
@@ -286,6 +286,8 @@ class ReviewPage(Page):
     ownership_changes: list
     deliveries: object | None
     past_reviews: QuerySet
+    assign_many: AssignManyForm | None = None
+    confirm_many: str | None = None
 
 
 def review_page(*, initiative, review, user, bound: dict | None = None) -> ReviewPage:
@@ -293,9 +295,9 @@ def review_page(*, initiative, review, user, bound: dict | None = None) -> Revie
     who may decide the review, and the ownership changes made while it is open. No read
     runs per item, so the page's queries stay flat.
 
-    `bound` holds forms posted back with errors, keyed ("assign" | "check", item id) or
-    ("decide", transition), and the pending confirmation of an assignment, keyed
-    ("confirm", item id) with its warning."""
+    `bound` holds forms posted back with errors, keyed ("assign" | "check", item id),
+    ("decide", transition) or ("assign_many",), and the pending confirmation of an
+    assignment, keyed ("confirm", item id) or ("confirm_many",), with its warning."""
     bound = bound or {}
     decides = review.is_open and may_decide_review(initiative, user)
     people = AssignForm.people_choices() if decides else None
@@ -324,7 +326,20 @@ def review_page(*, initiative, review, user, bound: dict | None = None) -> Revie
         if SystemEvidence.FEED_DELIVERIES in evidence_kinds
         else None,
         past_reviews=review_queries.reviews_of(initiative),
+        assign_many=_assign_many(review, people, bound) if decides else None,
+        confirm_many=bound.get(("confirm_many",)),
     )
+
+
+def _assign_many(review, people, bound: dict) -> AssignManyForm | None:
+    """The form giving several items to one person, while two or more are left to check."""
+    form = bound.get(("assign_many",))
+    if form is not None:
+        return form
+    items = list(review.items.all())
+    if sum(1 for item in items if not item.checked) < 2:
+        return None
+    return AssignManyForm(review_items=items, choices=people)
 
 
 def _row(item, user, writes: bool, decides: bool, people, bound: dict) -> dict:

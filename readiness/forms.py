@@ -26,6 +26,62 @@ class AssignForm(forms.Form):
         return list(cls().fields["assignee"].choices)
 
 
+class _ItemChoices(forms.MultipleChoiceField):
+    """Checkboxes of the items still to check, whose values are "item id:version seen".
+
+    Any item of the review is a valid value whatever its version: an item checked or
+    changed since the page was read is the service's refusal (a conflict, saying so), not a
+    "not one of the available choices" puzzle."""
+
+    item_ids: frozenset = frozenset()
+
+    def valid_value(self, value) -> bool:
+        item, _, version = str(value).partition(":")
+        return item.isdigit() and version.isdigit() and int(item) in self.item_ids
+
+
+class AssignManyForm(forms.Form):
+    """Several items of a review to one person in one post. Each checkbox carries the
+    item's id and the version the person saw ("12:3"), so a change made meanwhile refuses
+    the whole assignment instead of overwriting it."""
+
+    items = _ItemChoices(
+        label="Items",
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose at least one item to assign."},
+    )
+    assignee = forms.ModelChoiceField(
+        label="Assign to",
+        queryset=get_user_model().objects.none(),
+        empty_label="— choose a person —",
+        error_messages={"required": "Choose the person to give the items to."},
+    )
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, review_items: list = (), choices: list | None = None, **kwargs):
+        super().__init__(*args, prefix="many", **kwargs)
+        field = self.fields["items"]
+        field.item_ids = frozenset(item.pk for item in review_items)
+        field.choices = [
+            (f"{item.pk}:{item.version}", _item_label(number, item))
+            for number, item in enumerate(review_items, start=1)
+            if not item.checked
+        ]
+        people = self.fields["assignee"]
+        people.queryset = assignable_people()
+        if choices is not None:  # the people read once for the page, without "unassigned"
+            people.choices = [("", people.empty_label), *(c for c in choices if c[0] != "")]
+
+    def versions(self) -> dict[int, int]:
+        """{item id: the version the person saw} of the items chosen."""
+        return dict(map(int, value.split(":")) for value in self.cleaned_data["items"])
+
+
+def _item_label(number: int, item) -> str:
+    held = f"assigned to {item.assignee}" if item.assignee else "unassigned"
+    return f"{number}. {item.template_item.title} ({held})"
+
+
 class CheckForm(forms.Form):
     evidence_text = forms.CharField(
         label="Evidence", widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=5000

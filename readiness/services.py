@@ -160,19 +160,26 @@ def _lock(item: ReviewItem, expected_version: int | None):
     and decisions serialise without deadlocks. Everything a rule reads (the review's outcome,
     the item's version and assignee, the initiative's owners) is read under these locks.
     """
-    initiative = lock_initiative(item.review.initiative_id)
-    outcome = (
-        ReadinessReview.objects.select_for_update()
-        .values_list("outcome", flat=True)
-        .get(pk=item.review_id)
-    )
-    if outcome != ReviewOutcome.OPEN:
-        raise ReviewClosed(CLOSED)
+    initiative = _lock_open_review(item.review)
     current = ReviewItem.objects.select_related("template_item", "assignee").get(pk=item.pk)
     loaded = expected_version if expected_version is not None else item.version
     if loaded != current.version:
         raise Conflict()
     return initiative, current
+
+
+def _lock_open_review(review):
+    """Lock the initiative, then the review (the order `decide` takes them in); refuse a
+    review that is no longer open. Returns the initiative as it is now."""
+    initiative = lock_initiative(review.initiative_id)
+    outcome = (
+        ReadinessReview.objects.select_for_update()
+        .values_list("outcome", flat=True)
+        .get(pk=review.pk)
+    )
+    if outcome != ReviewOutcome.OPEN:
+        raise ReviewClosed(CLOSED)
+    return initiative
 
 
 def _update(item: ReviewItem, current: ReviewItem, **changes) -> None:
@@ -222,6 +229,19 @@ def names(people) -> str:
     return f"{', '.join(people[:-1])} and {people[-1]}"
 
 
+def _deciders_left(initiative, assignee, *, confirm: bool) -> str | None:
+    """The warning when `assignee` may decide the review now and would lose that right by
+    holding an item; NobodyLeftToDecide when nobody would be left, unless confirmed."""
+    deciders = queries.eligible_deciders(initiative)
+    if not any(person.pk == assignee.pk for person in deciders):
+        return None
+    remaining = [person for person in deciders if person.pk != assignee.pk]
+    warning = after_assigning(assignee, remaining, initiative)
+    if not remaining and not confirm:
+        raise NobodyLeftToDecide(warning)
+    return warning
+
+
 def after_assigning(assignee, remaining: list, initiative) -> str:
     """What giving an item to `assignee`, who may decide the review now, leaves behind."""
     lost = (
@@ -263,25 +283,62 @@ def assign(
     with transaction.atomic():
         initiative, current = _lock(item, expected_version)
         _require_manager(initiative, user)
-        warning = None
-        deciders = queries.eligible_deciders(initiative)
-        if any(person.pk == assignee.pk for person in deciders):
-            remaining = [person for person in deciders if person.pk != assignee.pk]
-            warning = after_assigning(assignee, remaining, initiative)
-            if not remaining and not confirm:
-                raise NobodyLeftToDecide(warning)
-        previous = current.assignee
-        _update(item, current, assignee_id=assignee.pk)
-        what = f"assigned to {assignee}" + (f" (was {previous})" if previous else "")
-        _record(
-            item,
-            action=ItemAction.ASSIGNED,
-            user=user,
-            at=clock.now(),
-            assignee=assignee,
-            previous_assignee=previous,
-            summary=f"{_title(item)} {what} by {user}",
+        warning = _deciders_left(initiative, assignee, confirm=confirm)
+        _give(item, current, assignee, user=user, at=clock.now())
+    return warning
+
+
+def _give(item: ReviewItem, current: ReviewItem, assignee, *, user, at) -> None:
+    """Write the assignment and its event (the caller holds the locks)."""
+    previous = current.assignee
+    _update(item, current, assignee_id=assignee.pk)
+    what = f"assigned to {assignee}" + (f" (was {previous})" if previous else "")
+    _record(
+        item,
+        action=ItemAction.ASSIGNED,
+        user=user,
+        at=at,
+        assignee=assignee,
+        previous_assignee=previous,
+        summary=f"{_title(item)} {what} by {user}",
+    )
+
+
+@clock.accepts_now
+def assign_many(
+    *, review, versions: dict[int, int], assignee, user, confirm: bool = False
+) -> str | None:
+    """Give several items of one open review to `assignee` in one write: every item or, on
+    any refusal, none.
+
+    `versions` maps each item's id to the version the person saw; an item changed since
+    refuses the whole assignment (Conflict). The rules are `assign`'s, read once under the
+    same locks: the assignee must be able to hold items, and an assignment that would leave
+    nobody to decide the review needs `confirm`. Items already held by the assignee are left
+    as they are. Returns the warning to show, as `assign` does.
+    """
+    if not versions:
+        raise ValidationError({"items": "Choose at least one item to assign."})
+    _require_manager(review.initiative, user)
+    if not may_own(assignee):
+        raise ValidationError({"assignee": _cannot_hold(assignee)})
+    with transaction.atomic():
+        initiative = _lock_open_review(review)
+        _require_manager(initiative, user)
+        items = list(
+            ReviewItem.objects.select_related("template_item", "assignee", "review")
+            .filter(review=review, pk__in=versions)
+            .order_by("pk")
         )
+        if len(items) != len(versions):
+            raise ValidationError({"items": "An item chosen is not part of this review."})
+        if any(item.version != versions[item.pk] for item in items):
+            raise Conflict()
+        warning = _deciders_left(initiative, assignee, confirm=confirm)
+        now = clock.now()
+        for item in items:
+            if item.assignee_id != assignee.pk:
+                _give(item, item, assignee, user=user, at=now)
     return warning
 
 
