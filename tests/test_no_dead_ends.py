@@ -97,6 +97,11 @@ ACTIONS = {
     "review-item-assign": _item_action(
         "review-item-assign", "Items are assigned with the form on this page."
     ),
+    "review-assign-many": lambda w: Action(
+        reverse("review-assign-many", args=[w.slug, w.review.pk]),
+        f"{_review_page(w)}#assign-many",
+        "Items are assigned with the form on this page.",
+    ),
     "review-item-check": _item_action(
         "review-item-check", "Items are checked with the form on this page."
     ),
