@@ -148,11 +148,17 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A task running when the broker connection drops cannot be acknowledged any more: cancel
+# it and let it be delivered again (every task is safe to run twice).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # A lost broker is waited for, at start and at run time, for as long as it takes.
 CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# Redis's transport, with a worker that survives a broker restart (gantry/broker.py).
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT = "gantry.broker:Transport"
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A message unacknowledged this long goes back to the queue: longer than the longest
     # task (an hourly recompute of a whole portfolio) plus the recompute debounce.
