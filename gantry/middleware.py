@@ -13,7 +13,7 @@ from django.http import JsonResponse
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
-RETRY_AFTER_SECONDS = 30
+RETRY_AFTER_SECONDS = 10
 
 
 def api_errors_as_json(get_response):

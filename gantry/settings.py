@@ -206,9 +206,6 @@ CACHES = {
 
 # Metrics and gates.
 GANTRY_RECOMPUTE_DEBOUNCE_SECONDS = env_int("GANTRY_RECOMPUTE_DEBOUNCE_SECONDS", 10)
-# A recompute's claim on a marked metric: a worker that died holding it loses it after this.
-# Longer than the longest recompute of one run of claims.
-GANTRY_RECOMPUTE_LEASE_SECONDS = env_int("GANTRY_RECOMPUTE_LEASE_SECONDS", 300)
 GANTRY_MIN_OBSERVATIONS = env_int("GANTRY_MIN_OBSERVATIONS", 5)
 GANTRY_GATE_CONFIDENCE = float(os.environ.get("GANTRY_GATE_CONFIDENCE", "0.95"))
 # Purgatory: a launched initiative's primary metric below threshold for longer is flagged.

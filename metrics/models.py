@@ -415,9 +415,9 @@ class RecomputeMark(models.Model):
 
     Written in the transaction that changes the data, so a lost Celery task or a broker
     outage costs latency, never the recompute: the sweep claims whatever is marked. A
-    recompute claims marks (`claimed_at`, a lease a dead worker's claim runs out of), and
-    clears a mark only if its `token` is still the one it claimed, that is if no change came
-    in while it computed.
+    recompute claims marks (metrics.recompute_queue: a lock held by its database
+    connection), and clears a mark only if its `token` is still the one it claimed, that is
+    if no change came in while it computed.
     """
 
     metric = models.OneToOneField(
@@ -425,7 +425,6 @@ class RecomputeMark(models.Model):
     )
     dirty_since = models.DateTimeField()  # the oldest change not yet recomputed
     token = models.UUIDField()  # a new one with every change
-    claimed_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"metric {self.metric_id} dirty since {self.dirty_since:%Y-%m-%d %H:%M}"

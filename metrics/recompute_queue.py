@@ -1,12 +1,17 @@
 """The durable queue of recomputes: marks in the database, claimed by whoever recomputes.
 
 A change to a metric's data marks the metric in the same transaction (`mark`). A recompute
-claims marks (`claim`: a row lock skipping those another worker holds, and a lease that a
-dead worker's claim runs out of), computes, and clears each mark only if no change came in
-meanwhile (`finish`). Celery tasks only say "look now": the sweep, a periodic job run on
-every tick, claims whatever is marked, so a lost task, a killed worker or a broker outage
-delays a recompute and never loses it. A metric already marked is not queued again: the
-debounce lives here.
+claims marks (`claim`), computes, and clears each mark only if no change came in meanwhile
+(`finish`). Celery tasks only say "look now": the sweep, a periodic job run on every tick,
+claims whatever is marked, so a lost task, a killed worker or a broker outage delays a
+recompute and never loses it. A metric already marked is not queued again: the debounce
+lives here.
+
+On PostgreSQL a claim is a session-level advisory lock per metric, held by the claiming
+database connection: another worker skips it, and it is gone the moment that connection is
+(a worker process killed mid-recompute, a database restart), so a dead holder frees its
+metrics at once instead of after a lease. Deliveries never wait on a claim: they write the
+mark's row, which no recompute locks. Elsewhere (SQLite, one process) claims are not needed.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection
 from django.db.models import Q
 
 from gates import clock
@@ -46,52 +51,102 @@ def mark(metric_ids: Iterable[int]) -> list[int]:
     return [pk for pk in ids if pk not in already]
 
 
+# The advisory-lock key of a metric: its id in a key space of its own (ids below 2**48).
+LOCK_SPACE = 0x4D52 << 48
+
+
 def claim(
     metric_ids: Iterable[int] | None = None, *, limit: int = CLAIM_LIMIT, settled: bool = False
 ) -> dict:
-    """Claim marked metrics nobody holds (or whose holder's lease ran out): {metric id: the
-    token claimed}. Committed before returning, so other workers see the claim.
+    """Claim marked metrics nobody else is computing: {metric id: the token claimed}. The
+    claim lasts until `finish` or `release`, or until this database connection ends.
 
     `settled` leaves out marks younger than the debounce: their own task is still due, and
     taking them early would split a burst of deliveries into several recomputes.
     """
-    now = clock.now()
-    lease = timedelta(seconds=settings.GANTRY_RECOMPUTE_LEASE_SECONDS)
-    free = RecomputeMark.objects.filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - lease))
+    marks = RecomputeMark.objects.all()
     if metric_ids is not None:
-        free = free.filter(metric_id__in=sorted(set(metric_ids)))
+        marks = marks.filter(metric_id__in=sorted(set(metric_ids)))
     if settled:
         debounce = timedelta(seconds=settings.GANTRY_RECOMPUTE_DEBOUNCE_SECONDS)
-        free = free.filter(dirty_since__lte=now - debounce)
-    with transaction.atomic():
-        claimed = dict(
-            free.select_for_update(skip_locked=True)
+        marks = marks.filter(dirty_since__lte=clock.now() - debounce)
+    held: list[int] = []
+    after = 0
+    while len(held) < limit:  # past the marks other workers hold, up to `limit` of ours
+        ids = list(
+            marks.filter(metric_id__gt=after)
             .order_by("metric_id")
-            .values_list("metric", "token")[:limit]
+            .values_list("metric", flat=True)[: limit - len(held)]
         )
-        if claimed:
-            RecomputeMark.objects.filter(metric_id__in=claimed).update(claimed_at=now)
+        if not ids:
+            break
+        held += _lock(ids)
+        after = ids[-1]
+    # The tokens are read once the locks are held: a change committed after this read
+    # leaves a new token, and so a mark that `finish` keeps.
+    claimed = dict(RecomputeMark.objects.filter(metric_id__in=held).values_list("metric", "token"))
+    _unlock(set(held) - set(claimed))  # recomputed by someone else meanwhile
     return claimed
 
 
 def finish(claimed: dict) -> list[int]:
-    """Clear the claimed marks no change has touched since; release the others. Returns the
-    metrics still marked (changed while they were computed)."""
+    """Clear the claimed marks no change has touched since and give up the claims. Returns
+    the metrics still marked (changed while they were computed)."""
     if not claimed:
         return []
     unchanged = Q()
     for pk, token in claimed.items():
         unchanged |= Q(metric_id=pk, token=token)
-    with transaction.atomic():
+    try:
         RecomputeMark.objects.filter(unchanged).delete()
-        pending = RecomputeMark.objects.filter(metric_id__in=claimed)
-        left = sorted(pending.values_list("metric", flat=True))
-        pending.update(claimed_at=None)
-    return left
+        return sorted(
+            RecomputeMark.objects.filter(metric_id__in=claimed).values_list("metric", flat=True)
+        )
+    finally:
+        release(claimed)
 
 
-def release(claimed: dict) -> None:
-    RecomputeMark.objects.filter(metric_id__in=claimed).update(claimed_at=None)
+def release(claimed: Iterable[int]) -> None:
+    """Give up the claims (best effort: a connection that is gone holds none anyway)."""
+    try:
+        _unlock(list(claimed))
+    except Exception:
+        log.warning("could not give up recompute claims of %s", sorted(claimed))
+
+
+def _lock(ids: list[int]) -> list[int]:
+    """The ids whose advisory lock this connection took; the others are held elsewhere."""
+    if not ids or connection.vendor != "postgresql":
+        return ids
+    with connection.cursor() as cursor:
+        # Evaluated once per id, with no LIMIT: no lock is taken for a row not returned. The
+        # lock is re-entrant, so one this connection holds already counts as taken elsewhere
+        # (CASE fixes the order: the check runs before the lock is tried).
+        cursor.execute(
+            """
+            SELECT id FROM unnest(%(ids)s::bigint[]) AS id
+            WHERE CASE
+                WHEN %(space)s + id IN (
+                    SELECT (classid::bigint << 32) | objid::bigint FROM pg_locks
+                    WHERE locktype = 'advisory' AND objsubid = 1 AND pid = pg_backend_pid()
+                ) THEN false
+                ELSE pg_try_advisory_lock(%(space)s + id)
+            END
+            """,
+            {"ids": ids, "space": LOCK_SPACE},
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _unlock(ids: Iterable[int]) -> None:
+    ids = list(ids)
+    if not ids or connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_unlock(%(space)s + id) FROM unnest(%(ids)s::bigint[]) AS id",
+            {"ids": ids, "space": LOCK_SPACE},
+        )
 
 
 def recompute_marked(
@@ -105,11 +160,7 @@ def recompute_marked(
     try:
         count = status.recompute(metric_ids=list(claimed))
     except Exception:
-        # Give the marks back for the next run; if even that fails, the lease runs out.
-        try:
-            release(claimed)
-        except Exception:
-            log.warning("could not release recompute claims of %s", sorted(claimed))
+        release(claimed)  # the marks stay for the next run
         raise
     return count, finish(claimed)
 
