@@ -13,8 +13,8 @@ class Job(models.Model):
 
     name = models.CharField(max_length=80, primary_key=True)
     due_at = models.DateTimeField()
-    # Set while a worker runs the job; a worker that died holding it loses it after the
-    # job's lease.
+    # When the current (or last unfinished) run began; shown in the admin. Who runs the job
+    # is a lock held by that worker's database connection (jobs.runner).
     claimed_at = models.DateTimeField(null=True, blank=True)
     runs = models.PositiveIntegerField(default=0)
     last_started_at = models.DateTimeField(null=True, blank=True)

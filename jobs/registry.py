@@ -17,17 +17,15 @@ class Periodic:
     name: str
     every: int  # seconds between the end of one run and the next
     run: Callable[[], object]
-    # Longer than the longest run: a worker that died holding the job loses it after this.
-    lease: int = 600
 
 
 _jobs: dict[str, Periodic] = {}
 
 
-def register(name: str, *, every: int, run: Callable[[], object], lease: int = 600) -> None:
+def register(name: str, *, every: int, run: Callable[[], object]) -> None:
     if name in _jobs and _jobs[name].run is not run:
         raise ValueError(f"A different periodic job is already registered as {name!r}.")
-    _jobs[name] = Periodic(name=name, every=every, run=run, lease=lease)
+    _jobs[name] = Periodic(name=name, every=every, run=run)
 
 
 def registered() -> dict[str, Periodic]:

@@ -1,17 +1,18 @@
 """The tick: record that a worker is alive, then run each periodic job that is due.
 
-Jobs are claimed one at a time with a row lock that skips what another worker holds, so two
-workers ticking at once share the due jobs instead of running one twice, and a long job
-holds only itself. A failed job is logged, kept due sooner than its interval, and does not
-stop the jobs after it.
+Jobs are claimed one at a time, skipping what another worker holds, so two workers ticking at
+once share the due jobs instead of running one twice, and a long job holds only itself. A
+failed job is logged, kept due sooner than its interval, and does not stop the jobs after it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import zlib
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import DatabaseError, connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -44,18 +45,47 @@ def _schedule(jobs: dict[str, registry.Periodic]) -> None:
 
 
 def _claim_next(jobs: dict[str, registry.Periodic], done: set[str]) -> registry.Periodic | None:
-    """The first due job nobody holds (or whose holder's lease ran out), claimed and
-    committed; rows another worker is claiming right now are skipped, not waited for."""
-    now = timezone.now()
-    due = Job.objects.filter(name__in=set(jobs) - done, due_at__lte=now)
-    with transaction.atomic():
-        for row in due.select_for_update(skip_locked=True).order_by("due_at", "name"):
-            job = jobs[row.name]
-            held = row.claimed_at and row.claimed_at >= now - timedelta(seconds=job.lease)
-            if not held:
-                Job.objects.filter(name=row.name).update(claimed_at=now, last_started_at=now)
-                return job
+    """The first due job no other worker is running, claimed. Jobs another worker holds are
+    skipped, not waited for."""
+    due = (
+        Job.objects.filter(name__in=set(jobs) - done, due_at__lte=timezone.now())
+        .order_by("due_at", "name")
+        .values_list("name", flat=True)
+    )
+    for name in due:
+        if not _try_lock(name):
+            continue
+        # Read again under the claim: another worker may have run it just before.
+        now = timezone.now()
+        if Job.objects.filter(name=name, due_at__lte=now).update(
+            claimed_at=now, last_started_at=now
+        ):
+            return jobs[name]
+        _unlock(name)
     return None
+
+
+# A job's claim is a session advisory lock held by the worker's database connection: it
+# ends with the run, or with the connection if the worker dies, so no lease is waited out.
+LOCK_SPACE = 0x4A42 << 48
+
+
+def _key(name: str) -> int:
+    return LOCK_SPACE + zlib.crc32(name.encode())
+
+
+def _try_lock(name: str) -> bool:
+    if connection.vendor != "postgresql":
+        return True  # one process (SQLite): nobody to share the jobs with
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [_key(name)])
+        return cursor.fetchone()[0]
+
+
+def _unlock(name: str) -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [_key(name)])
 
 
 def _finish(job: registry.Periodic, error: str = "") -> None:
@@ -100,7 +130,10 @@ def tick(*, hostname: str) -> dict[str, str]:
         try:
             _finish(job, "" if outcomes[job.name] == "ok" else outcomes[job.name])
         except Exception:
-            # The database went away: the claim runs out with the job's lease.
+            # The database went away, and with it the connection's claim.
             log.warning("could not record the end of periodic job %s", job.name)
             raise
+        finally:
+            with contextlib.suppress(DatabaseError):
+                _unlock(job.name)
     return outcomes

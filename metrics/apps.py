@@ -16,10 +16,10 @@ class MetricsConfig(AppConfig):
 
         audit.register(FeedEvent)
         # On every tick: what a lost task left marked is recomputed within one tick.
-        registry.register("recompute-sweep", every=0, run=recompute_queue.sweep, lease=60)
+        registry.register("recompute-sweep", every=0, run=recompute_queue.sweep)
         # Windows slide even when no data arrives; hourly keeps verdicts current without
         # flooding the snapshot history (deliveries trigger their own recompute).
-        registry.register("recompute-all-metrics", every=3600, run=status.recompute, lease=1800)
+        registry.register("recompute-all-metrics", every=3600, run=status.recompute)
         # Freshness windows are counted in hours; every 5 minutes flags a late feed well
         # within its first hour of lateness.
         registry.register("mark-stale-feeds", every=300, run=status.mark_stale_feeds)

@@ -8,7 +8,7 @@ from unittest import mock
 
 import pytest
 from django.conf import settings
-from django.db import OperationalError, connections
+from django.db import OperationalError, connection, connections
 from django.utils import timezone
 
 from jobs import registry, runner, tasks
@@ -108,16 +108,43 @@ def test_a_failing_job_is_recorded_retried_sooner_and_stops_no_other():
     assert healthy.runs == 1
 
 
-def test_a_job_held_by_another_worker_waits_until_its_lease_runs_out():
+@pytest.mark.django_db(transaction=True)
+def test_a_job_another_worker_runs_is_skipped_and_freed_when_that_worker_dies(
+    require_postgres,
+):
     job = Counter()
-    with registry.override(Periodic("held", every=60, run=job, lease=120)):
-        runner.tick(hostname="w")
-        make_due("held")
-        Job.objects.filter(name="held").update(claimed_at=timezone.now() - timedelta(seconds=60))
-        assert runner.tick(hostname="w") == {}  # another worker is on it
-        Job.objects.filter(name="held").update(claimed_at=timezone.now() - timedelta(seconds=121))
-        assert runner.tick(hostname="w") == {"held": "ok"}  # that worker died holding it
-    assert job.runs == 2
+    running, stop = threading.Event(), threading.Event()
+    holder = {}
+
+    def other_worker():
+        # Claims the job and dies in the middle of it: its connection is cut.
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                holder["pid"] = cursor.fetchone()[0]
+            assert runner._claim_next(registry.registered(), set()) is not None
+            running.set()
+            stop.wait(timeout=20)
+        finally:
+            connections.close_all()
+
+    with registry.override(Periodic("held", every=60, run=job)):
+        Job.objects.create(name="held", due_at=timezone.now() - timedelta(seconds=1))
+        thread = threading.Thread(target=other_worker)
+        thread.start()
+        try:
+            assert running.wait(timeout=10)
+            assert runner.tick(hostname="w") == {}  # the other worker is on it
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(%s)", [holder["pid"]])
+            deadline = time.monotonic() + 5
+            while not (outcome := runner.tick(hostname="w")) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert outcome == {"held": "ok"}  # at once, not after a lease
+        finally:
+            stop.set()
+            thread.join(timeout=10)
+    assert job.runs == 1
 
 
 def test_the_tick_task_waits_out_a_database_outage(caplog):
