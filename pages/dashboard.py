@@ -10,7 +10,8 @@ import hashlib
 import logging
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
 from statistics import median
 
 from django.contrib.auth import get_user_model
@@ -31,14 +32,26 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.functions import Coalesce, TruncMonth, TruncQuarter
 from django.utils import timezone
 
 from gates.models import GateDecision
 from gates.stages import LAUNCHED, PATH, Stage, StopReason
-from gates.stages import Transition as T
+from metrics.display import compared
 from metrics.models import Metric, MetricSnapshot, Verdict
+from pages.listing import (
+    ANY_FLAG,
+    LAUNCHED_FILTER,
+    NO_METRIC,
+    NOT_COMPUTED,
+    PROGRESS,
+    first_decision,
+    milestones,
+    quarter_bounds,
+    quarter_of,
+)
 from pages.purgatory import stage_limits
-from portfolio.models import BusinessUnit, Initiative, PurgatoryFlag
+from portfolio.models import BusinessUnit, FlagKind, Initiative, PurgatoryFlag
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +80,6 @@ class Conversion:
     reached_wide: int = 0
     stopped: int = 0
     in_flight: int = 0
-    stop_reasons: list[dict] = field(default_factory=list)
 
     def share(self, n: int) -> int:
         return round(100 * n / self.left_frame) if self.left_frame else 0
@@ -90,51 +102,25 @@ class Conversion:
 
 
 def conversion(base: QuerySet) -> Conversion:
-    """Of the initiatives that left framing: how many launched, went wide, or stopped (why).
-
-    One query over the milestone decisions, grouped by stage and stop reason (a handful of
-    rows). Every way out of framing but a stop is approve_frame, so an initiative that passed
-    a review or widened has also left framing.
-    """
-
-    def reached(transition: str) -> Count:
-        return Count("pk", distinct=True, filter=Q(decisions__transition=transition))
-
-    rows = list(
-        base.filter(decisions__transition__in=[T.APPROVE_FRAME, T.PASS_REVIEW, T.WIDEN])
-        .values("stage", "stop_reason")
-        .annotate(
-            left=reached(T.APPROVE_FRAME),
-            narrow=reached(T.PASS_REVIEW),
-            wide=reached(T.WIDEN),
-        )
-        .order_by()
+    """Of the initiatives that left framing: how many reached narrow and wide launch, how many
+    stopped and how many are still in flight. One query, counting with the list's own
+    progress filters (`pages.listing.PROGRESS`), so each figure links to its initiatives.
+    Why they stopped is `stopped_reasons`, the one list of stop reasons on the dashboard."""
+    counts = base.annotate(**milestones()).aggregate(
+        **{key: Count("pk", filter=rule) for key, (_, rule) in PROGRESS.items()}
     )
-    stopped = [row for row in rows if row["stage"] == Stage.STOPPED and row["left"]]
-    result = Conversion(
-        left_frame=sum(row["left"] for row in rows),
-        reached_narrow=sum(row["narrow"] for row in rows),
-        reached_wide=sum(row["wide"] for row in rows),
-        stopped=sum(row["left"] for row in stopped),
+    return Conversion(
+        left_frame=counts["left_frame"],
+        reached_narrow=counts["reached_narrow"],
+        reached_wide=counts["reached_wide"],
+        stopped=counts["stopped_after_frame"],
+        in_flight=counts["in_flight"],
     )
-    result.in_flight = result.left_frame - result.stopped - result.reached_wide
-    labels = dict(StopReason.choices)
-    # Grouped by stage and reason, each stop reason is one row of the stopped stage.
-    result.stop_reasons = sorted(
-        (
-            {
-                "reason": r["stop_reason"],
-                "label": labels.get(r["stop_reason"], "Unknown"),
-                "count": r["left"],
-            }
-            for r in stopped
-        ),
-        key=lambda item: (-item["count"], item["label"]),
-    )
-    return result
 
 
 def stopped_reasons(base: QuerySet) -> list[dict]:
+    """Every stopped initiative in scope by its reason, most frequent first: the one list of
+    stop reasons the dashboard shows."""
     labels = dict(StopReason.choices)
     rows = base.filter(stage=Stage.STOPPED).values_list("stop_reason").annotate(n=Count("pk"))
     return sorted(
@@ -143,17 +129,48 @@ def stopped_reasons(base: QuerySet) -> list[dict]:
     )
 
 
-def flagged(base: QuerySet, limit: int = 12) -> tuple[list, int]:
-    """Flagged initiatives, worst first (most flags, then flagged longest), and their count.
+def duration(since, now) -> str:
+    """ "111 days", "1 day", "5 hours", "under an hour"."""
+    delta = now - since
+    if delta.days >= 1:
+        return f"{delta.days} day{'s' if delta.days != 1 else ''}"
+    hours = delta.seconds // 3600
+    if delta.days == 0 and hours >= 1:
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return "under an hour"
+
+
+# How long each kind of problem has lasted, as a person says it.
+AGE_PHRASES = {
+    FlagKind.STUCK: "{d} in {stage}",
+    FlagKind.BELOW_THRESHOLD: "below threshold for {d}",
+    FlagKind.BORROWED_DATA: "without fresh live data for {d}",
+    FlagKind.NO_BUSINESS_OWNER: "without a business owner for {d}",
+    FlagKind.NO_SUCCESS_METRIC: "without a numeric threshold for {d}",
+    FlagKind.METRIC_ERROR: "status failing for {d}",
+    FlagKind.BLOCKED_AT_GATE: "blocked at its gate for {d}",
+}
+
+
+def flag_age(flag: PurgatoryFlag, *, stage_label: str, now) -> str:
+    """The age of the problem behind `flag` (not of the flag row): "111 days in thin slice"."""
+    phrase = AGE_PHRASES.get(flag.kind, "flagged for {d}")
+    return phrase.format(d=duration(flag.problem_since, now), stage=stage_label.lower())
+
+
+def flagged(base: QuerySet, *, now, limit: int = 12) -> tuple[list, int]:
+    """Flagged initiatives, worst first (most flags, then the oldest problem), and their
+    count. Each initiative carries the age of its oldest problem (`oldest_age`).
 
     The ranking reads only the active flags, grouped by initiative, and returns ids: their
     number is the count, and only the first `limit` initiatives are then read in full.
     """
+    problem_since = Coalesce("since", "raised_at")
     ranked = list(
         PurgatoryFlag.objects.filter(cleared_at__isnull=True, initiative__in=base)
         .values("initiative")
-        .annotate(flag_count=Count("pk"), since=Min("raised_at"))
-        .order_by("-flag_count", "since", "initiative__title", "initiative")
+        .annotate(flag_count=Count("pk"), oldest=Min(problem_since))
+        .order_by("-flag_count", "oldest", "initiative__title", "initiative")
         .values_list("initiative", flat=True)
     )
     shown = ranked[:limit]
@@ -161,7 +178,8 @@ def flagged(base: QuerySet, limit: int = 12) -> tuple[list, int]:
     worst = (
         Initiative.objects.filter(pk__in=shown)
         .annotate(
-            flag_count=Count("flags", filter=active), since=Min("flags__raised_at", filter=active)
+            flag_count=Count("flags", filter=active),
+            since=Min(Coalesce("flags__since", "flags__raised_at"), filter=active),
         )
         # Whom to chase: the business owner and the sponsor, in the same query.
         .select_related("business_unit", "business_owner", "sponsor")
@@ -169,23 +187,64 @@ def flagged(base: QuerySet, limit: int = 12) -> tuple[list, int]:
             Prefetch(
                 "flags",
                 queryset=PurgatoryFlag.objects.filter(cleared_at__isnull=True).order_by(
-                    "raised_at"
+                    "raised_at", "kind"
                 ),
                 to_attr="active_flags",
             )
         )
     )
     order = {pk: n for n, pk in enumerate(shown)}
-    return sorted(worst, key=lambda i: order[i.pk]), len(ranked)
+    rows = sorted(worst, key=lambda i: order[i.pk])
+    for initiative in rows:
+        # Of problems as old as each other, the one a person names first: time in stage.
+        oldest = min(
+            initiative.active_flags,
+            key=lambda f: (f.problem_since, list(AGE_PHRASES).index(f.kind)),
+        )
+        initiative.oldest_age = flag_age(
+            oldest, stage_label=initiative.get_stage_display(), now=now
+        )
+    return rows, len(ranked)
 
 
-def verdicts(base: QuerySet, limit: int = 12) -> dict:
-    """Primary-metric status of launched initiatives: counts per verdict and the worst rows.
+def flag_counts(base: QuerySet) -> dict:
+    """Initiatives with an active flag, per kind and per stage, in one query:
+    {(kind, stage): count}. An initiative holds at most one active flag of a kind."""
+    rows = (
+        PurgatoryFlag.objects.filter(cleared_at__isnull=True, initiative__in=base)
+        .values_list("kind", "initiative__stage")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    return {(kind, stage): n for kind, stage, n in rows}
+
+
+def by_kind(counts: dict) -> list[dict]:
+    """Initiatives flagged per kind, in FlagKind's order, with the list filter that shows
+    them; kinds nobody holds are left out."""
+    totals = Counter()
+    for (kind, _), n in counts.items():
+        totals[kind] += n
+    return [
+        {"kind": kind, "label": label, "count": totals[kind], "query": f"flag={kind}"}
+        for kind, label in FlagKind.choices
+        if totals[kind]
+    ]
+
+
+def verdicts(base: QuerySet, *, counts: dict | None = None, now=None, limit: int = 12) -> dict:
+    """Primary-metric status of launched initiatives: counts per verdict, the launched
+    initiatives with no primary metric, those blocked at their gate, and the worst rows.
 
     One narrow pass, worst first, yields both the counts and which rows to show; only those
-    rows are then read in full (with their snapshot and initiative).
+    rows are then read in full (with their snapshot, initiative and its active flags). Each
+    row's pilot value and threshold are written by one precision rule
+    (`metrics.display.compared`), with the unit on both and the metric's direction.
     """
-    metrics = Metric.objects.filter(is_primary=True, initiative__in=base.filter(stage__in=LAUNCHED))
+    counts = flag_counts(base) if counts is None else counts
+    now = now or timezone.now()
+    launched = base.filter(stage__in=LAUNCHED)
+    metrics = Metric.objects.filter(is_primary=True, initiative__in=launched)
     worst_first = Case(
         # A metric whose recompute failed says nothing at all: it needs a person first.
         When(latest_snapshot__verdict=Verdict.ERROR, then=Value(-1)),
@@ -201,24 +260,88 @@ def verdicts(base: QuerySet, limit: int = 12) -> dict:
             "pk", "latest_snapshot__verdict"
         )
     )
-    counts = Counter(verdict for _, verdict in ranked)
+    per_verdict = Counter(verdict for _, verdict in ranked)
     order = {pk: n for n, (pk, _) in enumerate(ranked[:limit])}
-    rows = sorted(
-        Metric.objects.filter(pk__in=list(order)).select_related("latest_snapshot", "initiative"),
+    shown = sorted(
+        Metric.objects.filter(pk__in=list(order))
+        .select_related("latest_snapshot", "initiative")
+        .prefetch_related(
+            Prefetch(
+                "initiative__flags",
+                queryset=PurgatoryFlag.objects.filter(
+                    cleared_at__isnull=True,
+                    kind__in=[FlagKind.BLOCKED_AT_GATE, FlagKind.BELOW_THRESHOLD],
+                ),
+                to_attr="status_flags",
+            )
+        ),
         key=lambda m: order[m.pk],
     )
+    without_metric = launched.exclude(
+        pk__in=Metric.objects.filter(is_primary=True).values("initiative")
+    ).count()
     labels = dict(Verdict.choices)
+    verdict_counts = [
+        {
+            "verdict": v,
+            "label": labels[v],
+            "count": per_verdict.get(v, 0),
+            "query": f"stage={LAUNCHED_FILTER}&verdict={v}",
+        }
+        for v in Verdict.values
+    ]
+    if per_verdict.get(None):
+        verdict_counts.append(
+            {
+                "verdict": NOT_COMPUTED,
+                "label": "Not computed",
+                "count": per_verdict[None],
+                "query": f"stage={LAUNCHED_FILTER}&verdict={NOT_COMPUTED}",
+            }
+        )
+    if without_metric:
+        verdict_counts.append(
+            {
+                "verdict": NO_METRIC,
+                "label": "No primary metric",
+                "count": without_metric,
+                "query": f"stage={LAUNCHED_FILTER}&verdict={NO_METRIC}",
+            }
+        )
+    blocked = sum(counts.get((FlagKind.BLOCKED_AT_GATE, s), 0) for s in LAUNCHED)
     return {
-        "counts": [
-            {"verdict": v, "label": labels[v], "count": counts.get(v, 0)} for v in Verdict.values
-        ]
-        + (
-            [{"verdict": "none", "label": "Not computed", "count": counts[None]}]
-            if counts.get(None)
-            else []
-        ),
-        "rows": rows,
-        "total": len(ranked),
+        "counts": verdict_counts,
+        "blocked": {
+            "label": FlagKind.BLOCKED_AT_GATE.label,
+            "count": blocked,
+            "query": f"stage={LAUNCHED_FILTER}&flag={FlagKind.BLOCKED_AT_GATE}",
+        },
+        "rows": [_status_row(m, now=now) for m in shown],
+        "total": len(ranked) + without_metric,
+        "launched_query": f"stage={LAUNCHED_FILTER}",
+    }
+
+
+def _status_row(metric: Metric, *, now) -> dict:
+    snapshot = metric.latest_snapshot
+    flags = {f.kind: f for f in metric.initiative.status_flags}
+    figures = compared(
+        None if snapshot is None else snapshot.pilot_value,
+        metric.ship_threshold,
+        unit=metric.unit,
+        higher_is_better=metric.higher_is_better,
+    )
+    below = flags.get(FlagKind.BELOW_THRESHOLD)
+    blocked = flags.get(FlagKind.BLOCKED_AT_GATE)
+    return {
+        "metric": metric,
+        "initiative": metric.initiative,
+        "snapshot": snapshot,
+        "higher_is_better": metric.higher_is_better,
+        "direction": metric.get_direction_display(),
+        **figures,
+        "below_for": None if below is None else duration(below.problem_since, now),
+        "blocked": blocked,
     }
 
 
@@ -258,9 +381,9 @@ def _days_in_stage(qs: QuerySet, now) -> dict[str, tuple[float | None, int]]:
     return {stage: (median(values), len(values)) for stage, values in days.items()}
 
 
-def time_in_stage(base: QuerySet) -> list[dict]:
+def time_in_stage(base: QuerySet, *, now=None) -> list[dict]:
     """Median days in the current stage, per stage, against the stage's limit."""
-    days = _days_in_stage(base.exclude(stage=Stage.STOPPED), timezone.now())
+    days = _days_in_stage(base.exclude(stage=Stage.STOPPED), now or timezone.now())
     limits = stage_limits()
     return [
         {
@@ -272,6 +395,123 @@ def time_in_stage(base: QuerySet) -> list[dict]:
         }
         for s in PATH
     ]
+
+
+# Trends -------------------------------------------------------------------------------------
+TREND_QUARTERS = 4
+TREND_MONTHS = 6
+
+
+def last_quarters(now, n: int = TREND_QUARTERS) -> list[str]:
+    """The last `n` calendar quarters, oldest first, the current one last ("2026Q4")."""
+    local = timezone.localtime(now)
+    index = local.year * 4 + (local.month - 1) // 3
+    return [f"{i // 4}Q{i % 4 + 1}" for i in range(index - n + 1, index + 1)]
+
+
+def last_months(now, n: int = TREND_MONTHS) -> list[datetime]:
+    """The first moments of the last `n` months, oldest first, the current one last."""
+    local = timezone.localtime(now)
+    index = local.year * 12 + local.month - 1
+    tz = timezone.get_current_timezone()
+    return [
+        timezone.make_aware(datetime(i // 12, i % 12 + 1, 1), tz)
+        for i in range(index - n + 1, index + 1)
+    ]
+
+
+def trends(base: QuerySet, *, now) -> dict:
+    """How the portfolio moves over time, in four grouped queries whatever its size:
+
+    - cohorts: per quarter in which initiatives first left framing, how many of them have
+      since reached narrow and wide launch or stopped, counted with the list's progress
+      rules, so that each figure links to the list filtered by cohort and progress;
+    - flags raised and cleared per month (flags, not initiatives: one may hold several);
+    - median days from entering framing to the first launch, per quarter of that launch.
+    """
+    quarters = last_quarters(now)
+    start = quarter_bounds(quarters[0])[0]
+    cohort_rows = (
+        base.annotate(left_at=first_decision("approve_frame"), **milestones())
+        .filter(left_at__gte=start)
+        .annotate(quarter=TruncQuarter("left_at"))
+        .values("quarter")
+        .annotate(**{key: Count("pk", filter=rule) for key, (_, rule) in PROGRESS.items()})
+        .order_by()
+    )
+    by_quarter = {quarter_of(row.pop("quarter")): row for row in cohort_rows}
+    cohorts = []
+    for quarter in quarters:
+        row = by_quarter.get(quarter, {key: 0 for key in PROGRESS})
+        left = row["left_frame"]
+        cohorts.append(
+            {
+                "quarter": quarter,
+                "label": _quarter_label(quarter),
+                "current": quarter == quarters[-1],
+                "left_frame": left,
+                "reached_narrow": row["reached_narrow"],
+                "reached_wide": row["reached_wide"],
+                "stopped": row["stopped_after_frame"],
+                "in_flight": row["in_flight"],
+                "launch_share": round(100 * row["reached_narrow"] / left) if left else None,
+            }
+        )
+
+    launches: dict[str, list[int]] = {}
+    for created, launched in (
+        base.annotate(launched_at=first_decision("pass_review"))
+        .filter(launched_at__gte=start)
+        .values_list("created_at", "launched_at")
+    ):
+        launches.setdefault(quarter_of(launched), []).append((launched - created).days)
+    to_launch = [
+        {
+            "quarter": q,
+            "label": _quarter_label(q),
+            "current": q == quarters[-1],
+            "launched": len(launches.get(q, [])),
+            "median_days": median(launches[q]) if launches.get(q) else None,
+        }
+        for q in quarters
+    ]
+
+    months = last_months(now)
+    flags = PurgatoryFlag.objects.filter(initiative__in=base)
+
+    def per_month(field: str) -> dict:
+        rows = (
+            flags.filter(**{f"{field}__gte": months[0]})
+            .annotate(month=TruncMonth(field))
+            .values_list("month")
+            .annotate(n=Count("pk"))
+            .order_by()
+        )
+        return {(m.year, m.month): n for m, n in rows}
+
+    raised, cleared = per_month("raised_at"), per_month("cleared_at")
+    flag_months = [
+        {
+            "label": f"{m:%b %Y}",
+            "current": m == months[-1],
+            "raised": raised.get((m.year, m.month), 0),
+            "cleared": cleared.get((m.year, m.month), 0),
+        }
+        for m in months
+    ]
+    most = max([1, *(f["raised"] for f in flag_months), *(f["cleared"] for f in flag_months)])
+    return {
+        "cohorts": cohorts,
+        "to_launch": to_launch,
+        "flag_months": flag_months,
+        "flag_max": most,
+    }
+
+
+def _quarter_label(quarter: str) -> str:
+    """ "2026Q3" as a person writes it: "Q3 2026"."""
+    year, number = quarter.split("Q")
+    return f"Q{number} {year}"
 
 
 def recent_decisions(base: QuerySet, limit: int = 8) -> QuerySet:
@@ -308,26 +548,72 @@ def version() -> str:
     return hashlib.sha1(repr(row).encode(), usedforsecurity=False).hexdigest()[:16]
 
 
+def kpis(stages: list[dict], counts: dict, total: int) -> list[dict]:
+    """The headline figures, each with the list filter that shows exactly the initiatives it
+    counts."""
+    in_stage = {s["stage"]: s["count"] for s in stages}
+
+    def flagged(kind: str) -> int:
+        return sum(n for (k, _), n in counts.items() if k == kind)
+
+    return [
+        {"count": total, "label": "initiatives in this view", "query": "", "tone": ""},
+        {
+            "count": in_stage[Stage.WIDE_LAUNCH],
+            "label": "in wide launch: in production now",
+            "query": f"stage={Stage.WIDE_LAUNCH}",
+            "tone": "ok",
+        },
+        {
+            "count": flagged(FlagKind.STUCK),
+            "label": "stuck: longer in their stage than its limit",
+            "query": f"flag={FlagKind.STUCK}",
+            "tone": "bad",
+        },
+        {
+            "count": flagged(FlagKind.BLOCKED_AT_GATE),
+            "label": "blocked at their next gate by overdue work or an overdue review",
+            "query": f"flag={FlagKind.BLOCKED_AT_GATE}",
+            "tone": "bad",
+        },
+        {
+            "count": in_stage[Stage.STOPPED],
+            "label": "stopped with a reason: decisions, not failures",
+            "query": f"stage={Stage.STOPPED}",
+            "tone": "",
+        },
+    ]
+
+
 def figures(*, unit=None, sponsor=None) -> dict:
-    """Everything the dashboard shows for this scope, as plain lists and values."""
+    """Everything the dashboard shows for this scope, as plain lists and values, and the
+    moment they were computed (`as_of`): from the cache, they may be a few minutes old."""
+    now = timezone.now()
     base = scoped(unit=unit, sponsor=sponsor)
     stages = funnel(base)
-    flagged_rows, flagged_count = flagged(base)
-    in_stage = time_in_stage(base)
+    total = sum(s["count"] for s in stages)
+    counts = flag_counts(base)
+    flagged_rows, flagged_count = flagged(base, now=now)
+    in_stage = time_in_stage(base, now=now)
     limits = [t["median"] or 0 for t in in_stage] + [t["limit"] or 0 for t in in_stage]
     return {
+        "as_of": now,
         "stages": stages,
-        "total": sum(s["count"] for s in stages),
+        "total": total,
         "max_count": max(s["count"] for s in stages) or 1,
-        "stopped_total": next(s["count"] for s in stages if s["stage"] == Stage.STOPPED),
+        "kpis": kpis(stages, counts, total),
         "conversion": conversion(base),
+        "progress_queries": {key: f"progress={key}" for key in PROGRESS},
         "stopped": stopped_reasons(base),
         "flagged": flagged_rows,
         "flagged_count": flagged_count,
-        "verdicts": verdicts(base),
+        "flagged_query": f"flag={ANY_FLAG}",
+        "flag_kinds": by_kind(counts),
+        "verdicts": verdicts(base, counts=counts, now=now),
         "time_in_stage": in_stage,
         "max_median": max(limits) or 1,
         "recent_decisions": list(recent_decisions(base)),
+        "trends": trends(base, now=now),
         "units": list(BusinessUnit.objects.values_list("slug", "name")),
         "sponsors": [
             (pk, f"{first} {last}".strip() or username)

@@ -7,7 +7,9 @@ per page, whatever the portfolio's size.
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterator
+from datetime import datetime
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -26,8 +28,11 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce, Lower
+from django.utils import timezone
 
-from gates.stages import LAUNCHED, PATH, Stage
+from gates.models import GateDecision
+from gates.stages import LAUNCHED, PATH, Stage, StopReason
+from gates.stages import Transition as T
 from metrics.models import Metric, Verdict
 from pages.forms import ScopeFilter, sponsor_field, unit_field
 from portfolio.models import FlagKind, Initiative, PurgatoryFlag
@@ -36,6 +41,72 @@ from portfolio.queries import PEOPLE
 ANY_FLAG = "any"
 LAUNCHED_FILTER = "launched"  # narrow or wide launch, as the dashboard's verdict counts see them
 NOT_COMPUTED = "none"  # a primary metric without a snapshot yet
+NO_METRIC = "no_metric"  # no primary metric at all
+
+
+def _took(transition: str) -> Exists:
+    return Exists(GateDecision.objects.filter(initiative=OuterRef("pk"), transition=transition))
+
+
+def milestones() -> dict[str, Exists]:
+    """Whether each initiative ever left framing, reached narrow launch, reached wide launch:
+    every way out of framing but a stop is approve_frame, so an initiative that passed a
+    review or widened has also left framing. Annotate with these before filtering by
+    PROGRESS."""
+    return {
+        "took_approve_frame": _took(T.APPROVE_FRAME),
+        "took_pass_review": _took(T.PASS_REVIEW),
+        "took_widen": _took(T.WIDEN),
+    }
+
+
+def first_decision(transition: str) -> Subquery:
+    """When each initiative first took `transition` (None if it never did)."""
+    return Subquery(
+        GateDecision.objects.filter(initiative=OuterRef("pk"), transition=transition)
+        .order_by("decided_at")
+        .values("decided_at")[:1]
+    )
+
+
+QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
+
+
+def quarter_of(moment: datetime) -> str:
+    """ "2026Q3": the calendar quarter of `moment` in the site's time zone."""
+    local = timezone.localtime(moment)
+    return f"{local.year}Q{(local.month - 1) // 3 + 1}"
+
+
+def quarter_bounds(quarter: str) -> tuple[datetime, datetime]:
+    """The start of `quarter` ("2026Q3") and of the quarter after it."""
+    year, number = (int(part) for part in QUARTER.match(quarter).groups())
+    start = datetime(year, 3 * number - 2, 1)
+    end = datetime(year + number // 4, 3 * (number % 4) + 1, 1)
+    tz = timezone.get_current_timezone()
+    return timezone.make_aware(start, tz), timezone.make_aware(end, tz)
+
+
+# Filters by the quarter an initiative first left framing (its cohort) or first launched:
+# the dashboard's trend tables count with them.
+QUARTER_FILTERS = {"cohort": T.APPROVE_FRAME, "launched_in": T.PASS_REVIEW}
+
+
+# How far initiatives got, as the dashboard's conversion counts them and the list filters
+# them: one definition for both, so each of those numbers links to exactly its initiatives.
+PROGRESS = {
+    "left_frame": ("Left framing", Q(took_approve_frame=True)),
+    "reached_narrow": ("Reached narrow launch", Q(took_pass_review=True)),
+    "reached_wide": ("Reached wide launch", Q(took_widen=True)),
+    "stopped_after_frame": (
+        "Stopped after framing",
+        Q(took_approve_frame=True, stage=Stage.STOPPED),
+    ),
+    "in_flight": (
+        "Left framing, still in flight",
+        Q(took_approve_frame=True, took_widen=False) & ~Q(stage=Stage.STOPPED),
+    ),
+}
 STAGE_ORDER = Case(
     *[When(stage=s, then=Value(i)) for i, s in enumerate([*PATH, Stage.STOPPED])],
     output_field=IntegerField(),
@@ -77,8 +148,33 @@ class ListFilter(ScopeFilter):
     )
     verdict = forms.ChoiceField(
         required=False,
-        choices=[("", "Any status"), *Verdict.choices, (NOT_COMPUTED, "Not computed")],
+        choices=[
+            ("", "Any status"),
+            *Verdict.choices,
+            (NOT_COMPUTED, "Not computed"),
+            (NO_METRIC, "No primary metric"),
+        ],
         label="Metric status",
+    )
+    progress = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any"), *((key, label) for key, (label, _) in PROGRESS.items())],
+        label="Progress",
+    )
+    stop_reason = forms.ChoiceField(
+        required=False, choices=[("", "Any reason"), *StopReason.choices], label="Stop reason"
+    )
+    cohort = forms.RegexField(
+        regex=QUARTER,
+        required=False,
+        label="Left framing in",
+        widget=forms.TextInput(attrs={"placeholder": "2026Q3", "size": 7}),
+    )
+    launched_in = forms.RegexField(
+        regex=QUARTER,
+        required=False,
+        label="Launched in",
+        widget=forms.TextInput(attrs={"placeholder": "2026Q3", "size": 7}),
     )
     sort = forms.CharField(required=False, max_length=20)
 
@@ -125,8 +221,21 @@ def initiatives(filters: dict) -> QuerySet:
     if verdict := filters.get("verdict"):
         if verdict == NOT_COMPUTED:
             qs = qs.filter(Exists(primary.filter(latest_snapshot__isnull=True)))
+        elif verdict == NO_METRIC:
+            qs = qs.filter(~Exists(primary))
         else:
             qs = qs.filter(Exists(primary.filter(latest_snapshot__verdict=verdict)))
+    if progress := filters.get("progress"):
+        qs = qs.annotate(**milestones()).filter(PROGRESS[progress][1])
+    if stop_reason := filters.get("stop_reason"):
+        qs = qs.filter(stop_reason=stop_reason)
+    for name, transition in QUARTER_FILTERS.items():
+        if quarter := filters.get(name):
+            start, end = quarter_bounds(quarter)
+            first = f"first_{transition}_at"
+            qs = qs.annotate(**{first: first_decision(transition)}).filter(
+                **{f"{first}__gte": start, f"{first}__lt": end}
+            )
     return qs.order_by(*sort_keys(filters.get("sort")))
 
 

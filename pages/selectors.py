@@ -1,11 +1,13 @@
 """Page selectors: each page's data assembled by one function, callable without HTTP."""
 
 from dataclasses import dataclass, fields
+from datetime import datetime
 from urllib.parse import urlencode
 
 from django.core import paginator
 from django.db.models import QuerySet
 from django.http import QueryDict
+from django.utils import timezone
 
 from gates import services as gate_services
 from gates.criteria import Outcome, registry
@@ -14,12 +16,13 @@ from gates.models import AuditEntry
 from gates.stages import NEXT_GATE, PATH, Stage, Transition
 from metrics import queries as metric_queries
 from metrics.charts import trend
+from metrics.display import compared
 from metrics.models import Verdict
 from metrics.queries import recent_snapshots
 from pages import dashboard, listing
 from pages.forms import DashboardFilter
 from portfolio import permissions, queries, services
-from portfolio.models import Initiative
+from portfolio.models import FlagKind, Initiative
 from portfolio.permissions import may_decide_review, may_own
 from portfolio.roles import is_programme_manager
 from readiness import queries as review_queries
@@ -40,6 +43,11 @@ class DashboardPage(Page):
     scope: str
     selected_unit: str
     selected_sponsor: int | None
+    # What a printout states: which filter it shows, for whom, and when it was printed.
+    unit_name: str
+    sponsor_name: str
+    printed_by: str
+    printed_at: datetime
 
     def context(self) -> dict:
         """The figures by their own names, as the template reads them, and the scope."""
@@ -47,9 +55,10 @@ class DashboardPage(Page):
         return {**context.pop("figures"), **context}
 
 
-def dashboard_page(*, params: QueryDict) -> DashboardPage:
-    """The portfolio dashboard, filtered by business unit and sponsor from the URL's
-    `params`. The figures come from the dashboard's cache while nothing they show changed."""
+def dashboard_page(*, params: QueryDict, user=None) -> DashboardPage:
+    """The portfolio dashboard for `user`, filtered by business unit and sponsor from the
+    URL's `params`. The figures come from the dashboard's cache while nothing they show
+    changed; their `as_of` says when they were computed."""
     filters = DashboardFilter(params or None).values()
     unit, sponsor = filters.get("unit"), filters.get("sponsor")
     return DashboardPage(
@@ -57,6 +66,10 @@ def dashboard_page(*, params: QueryDict) -> DashboardPage:
         scope=_query(filters),
         selected_unit=unit.slug if unit else "",
         selected_sponsor=sponsor.pk if sponsor else None,
+        unit_name=unit.name if unit else "all business units",
+        sponsor_name=str(sponsor) if sponsor else "all sponsors",
+        printed_by="" if user is None else str(user),
+        printed_at=timezone.now(),
     )
 
 
@@ -139,6 +152,7 @@ def _sort_links(params: QueryDict, current: str) -> dict[str, str]:
 class InitiativePage(Page):
     initiative: Initiative
     lever_outcomes: list[Outcome]
+    wide_alert: dict | None
     stepper: list[dict]
     next_gate: Transition | None
     next_outcomes: list[Outcome]
@@ -199,6 +213,9 @@ def initiative_page(
     return InitiativePage(
         initiative=initiative,
         lever_outcomes=lever,
+        wide_alert=_wide_alert(initiative, levers=[a["transition"] for a in actions])
+        if initiative.stage == Stage.WIDE_LAUNCH
+        else None,
         stepper=_stepper(initiative, latest_review=reviews[0] if reviews else None),
         next_gate=Transition(next_gate) if next_gate else None,
         next_outcomes=outcomes.get(next_gate, []),
@@ -225,6 +242,35 @@ def initiative_page(
         timeline=list(queries.audit_trail(initiative).reverse()[:TIMELINE_ENTRIES]),
         timeline_shown=TIMELINE_SHOWN,
     )
+
+
+def _wide_alert(initiative, *, levers: list[str]) -> dict | None:
+    """For a wide launch whose primary metric is below its ship threshold: the problem in
+    numbers (one precision rule, units, direction), since when, and the levers this user
+    holds (roll back to the narrow audience, stop). None while the metric is not below."""
+    metric = initiative.primary_metric
+    snapshot = metric.latest_snapshot if metric is not None else None
+    if snapshot is None or snapshot.verdict != Verdict.BELOW:
+        return None
+    below = (
+        initiative.flags.filter(cleared_at__isnull=True, kind=FlagKind.BELOW_THRESHOLD)
+        .order_by("raised_at")
+        .first()
+    )
+    return {
+        "metric": metric,
+        "snapshot": snapshot,
+        **compared(
+            snapshot.pilot_value,
+            metric.ship_threshold,
+            unit=metric.unit,
+            higher_is_better=metric.higher_is_better,
+        ),
+        "direction": metric.get_direction_display(),
+        "below_since": None if below is None else below.problem_since,
+        "may_roll_back": Transition.ROLL_BACK in levers,
+        "may_stop": Transition.STOP in levers,
+    }
 
 
 # The history shows the newest entries; the rest fold away, and the export has them all.

@@ -28,7 +28,7 @@ from portfolio.models import Initiative, ReframeProposal
 
 def home(request):
     """The portfolio dashboard, filtered by business unit and sponsor from the URL."""
-    page = selectors.dashboard_page(params=request.GET)
+    page = selectors.dashboard_page(params=request.GET, user=request.user)
     return render(request, "portfolio/home.html", page.context())
 
 

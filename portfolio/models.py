@@ -395,6 +395,8 @@ class FlagKind(models.TextChoices):
     STUCK = "stuck", "Stuck in stage"
     BELOW_THRESHOLD = "below_threshold", "Primary metric below threshold"
     METRIC_ERROR = "metric_error", "Metric status could not be computed"
+    # The next gate waits on work past its due date or on a review open past its limit.
+    BLOCKED_AT_GATE = "blocked_at_gate", "Blocked at gate"
 
 
 class StageLimit(models.Model):
@@ -419,6 +421,10 @@ class PurgatoryFlag(models.Model):
     reason = models.CharField(max_length=300)
     raised_at = models.DateTimeField()
     cleared_at = models.DateTimeField(null=True, blank=True)
+    # When the problem itself began (the stage entered, the first snapshot below threshold,
+    # the feed's missed window, the due date passed), which is usually long before the job
+    # raised the flag. Empty on flags the job has not seen since this was recorded.
+    since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-raised_at", "-id"]
@@ -443,3 +449,8 @@ class PurgatoryFlag(models.Model):
     @property
     def active(self) -> bool:
         return self.cleared_at is None
+
+    @property
+    def problem_since(self):
+        """When the problem began; the raising time for a flag recorded without it."""
+        return self.since or self.raised_at

@@ -40,7 +40,8 @@ def test_each_filter_keeps_its_own_empty_labels(db):
         "Any sponsor",
     )
     assert list(listing.fields) == [
-        "q", "stage", "unit", "owner", "sponsor", "flag", "verdict", "sort"
+        "q", "stage", "unit", "owner", "sponsor", "flag", "verdict", "progress", "stop_reason",
+        "cohort", "launched_in", "sort",
     ]  # fmt: skip
 
 

@@ -102,7 +102,15 @@ def test_the_dashboard_context_names_each_figure(db):
     page = selectors.dashboard_page(params=QueryDict())
     context = page.context()
     assert "figures" not in context
-    assert set(context) == set(page.figures) | {"scope", "selected_unit", "selected_sponsor"}
+    assert set(context) == set(page.figures) | {
+        "scope",
+        "selected_unit",
+        "selected_sponsor",
+        "unit_name",
+        "sponsor_name",
+        "printed_by",
+        "printed_at",
+    }
     assert context["stages"] == page.figures["stages"]
 
 

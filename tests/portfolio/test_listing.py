@@ -160,6 +160,41 @@ def test_filter_by_primary_metric_verdict(signed_in, manager):
     assert shown(signed_in, "verdict=stale") == set()
 
 
+def test_filter_by_progress_stop_reason_and_missing_primary_metric(signed_in, manager):
+    make("In frame", user=manager)
+    make("In thin slice", stage=Stage.THIN_SLICE, user=manager)
+    make("Launched", stage=Stage.NARROW_LAUNCH, user=manager)
+    make("Wide", stage=Stage.WIDE_LAUNCH, user=manager)
+    advance(make("Stopped after framing", stage=Stage.THIN_SLICE, user=manager),
+            Stage.STOPPED, user=manager)  # fmt: skip
+    make("Stopped in frame", stage=Stage.STOPPED, user=manager)
+    bare = make("Wide, no metric", stage=Stage.WIDE_LAUNCH, user=manager)
+    bare.metrics.all().delete()
+
+    assert shown(signed_in, "progress=left_frame") == {
+        "In thin slice", "Launched", "Wide", "Stopped after framing", "Wide, no metric",
+    }  # fmt: skip
+    assert shown(signed_in, "progress=reached_narrow") == {"Launched", "Wide", "Wide, no metric"}
+    assert shown(signed_in, "progress=reached_wide") == {"Wide", "Wide, no metric"}
+    assert shown(signed_in, "progress=stopped_after_frame") == {"Stopped after framing"}
+    assert shown(signed_in, "progress=in_flight") == {"In thin slice", "Launched"}
+    assert shown(signed_in, "stop_reason=other") == {"Stopped after framing", "Stopped in frame"}
+    assert shown(signed_in, "stop_reason=superseded") == set()
+    assert shown(signed_in, "stage=launched&verdict=no_metric") == {"Wide, no metric"}
+
+
+def test_filter_by_the_quarter_of_leaving_framing_or_of_launch(signed_in, manager):
+    from pages.listing import quarter_of
+
+    make("Launched", stage=Stage.NARROW_LAUNCH, user=manager)
+    make("Framed", stage=Stage.THIN_SLICE, user=manager)
+    now = quarter_of(timezone.now())
+
+    assert shown(signed_in, f"cohort={now}") == {"Launched", "Framed"}
+    assert shown(signed_in, f"launched_in={now}") == {"Launched"}
+    assert shown(signed_in, "cohort=2001Q1") == set()
+
+
 def test_filters_combine(signed_in, manager):
     claims = BusinessUnitFactory(slug="claims")
     person = UserFactory(role=Role.OWNER)
@@ -208,6 +243,11 @@ def test_filters_combine(signed_in, manager):
         "page=-1",
         "stage=thin_slice&stage=frame",
         "unit=%00",
+        "progress=nowhere",
+        "stop_reason=bored",
+        "cohort=2026Q5",
+        "cohort=last+year",
+        "launched_in=2026-07",
     ],
 )
 def test_an_invalid_filter_is_ignored_not_an_error(signed_in, manager, bad):
@@ -534,6 +574,8 @@ LIST_URLS = [
     "/initiatives/?sort=-flags",
     "/initiatives/?q=bulk&stage=narrow_launch&unit=bulk-unit-1&flag=any&sort=-days",
     "/initiatives/?owner=OWNER&sponsor=OWNER&verdict=below&sort=verdict",
+    "/initiatives/?progress=in_flight&sort=-flags",
+    "/initiatives/export.csv?stop_reason=other&cohort=2026Q1&launched_in=2026Q1",
     "/initiatives/export.csv",
     "/initiatives/export.csv?flag=any&sort=owner",
 ]

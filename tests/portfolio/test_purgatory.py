@@ -1,25 +1,27 @@
 """Pilot-purgatory detection: each flag raised and cleared by its rule, and the job that stores
 them (raised_at, cleared_at, rewording, idempotence)."""
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 from django.utils import timezone
 
-from gates.services import import_history
+from gates.services import decide, import_history
 from gates.stages import Stage
+from gates.stages import Transition as T
 from jobs import registry
 from metrics.models import FeedKind, Verdict
 from metrics.status import mark_stale_feeds
 from pages import purgatory
 from portfolio.models import FlagKind, Initiative, PurgatoryFlag, StageLimit
+from readiness.models import PreLaunchWorkItem, ReadinessReview, WorkStatus
 from tests.factories import (
     DataFeedFactory,
     InitiativeFactory,
     MetricSnapshotFactory,
     UserFactory,
 )
-from tests.helpers import advance
+from tests.helpers import advance, criteria_passing
 
 pytestmark = pytest.mark.django_db
 
@@ -685,3 +687,146 @@ def test_a_primary_metric_whose_recompute_failed_is_flagged_with_the_message(man
     MetricSnapshotFactory(metric=primary(initiative), verdict=Verdict.MEETING, latest=True)
     purgatory.sync_flags()
     assert FlagKind.METRIC_ERROR not in active(initiative)
+
+
+# Blocked at gate -----------------------------------------------------------------------------
+def after_a_failed_review(to_stage, *, user, overdue_days: int) -> Initiative:
+    """A fed initiative whose first readiness review failed (its unchecked items became
+    pre-launch work, due `overdue_days` ago), walked on to `to_stage`."""
+    initiative = initiative_in(Stage.READINESS_REVIEW, user=user)
+    with criteria_passing():
+        decide(initiative=initiative, transition=T.FAIL_REVIEW, user=user, rationale="Not yet.")
+    advance(initiative, to_stage, user=user)
+    due = timezone.localdate() - timedelta(days=overdue_days)
+    PreLaunchWorkItem.objects.filter(initiative=initiative).update(due_date=due)
+    return initiative
+
+
+def test_overdue_work_the_next_gate_waits_on_blocks_it(manager):
+    initiative = after_a_failed_review(Stage.NARROW_LAUNCH, user=manager, overdue_days=120)
+    first = PreLaunchWorkItem.objects.filter(initiative=initiative).order_by("pk").first()
+
+    purgatory.sync_flags()
+
+    reason = active(initiative)[FlagKind.BLOCKED_AT_GATE]
+    assert reason.startswith("Widen launch waits on 6 overdue pre-launch work items: ")
+    assert f"“{first.title}” (nobody assigned), due " in reason
+    assert reason.endswith(" and 5 more.")
+
+
+def test_work_not_yet_due_does_not_block(manager):
+    initiative = after_a_failed_review(Stage.NARROW_LAUNCH, user=manager, overdue_days=0)
+
+    purgatory.sync_flags()
+
+    assert FlagKind.BLOCKED_AT_GATE not in active(initiative)
+
+
+def test_overdue_work_blocks_only_a_gate_that_waits_on_it(manager):
+    """In thin slice the next gate is the review's submission, which starts fresh."""
+    initiative = after_a_failed_review(Stage.THIN_SLICE, user=manager, overdue_days=30)
+
+    purgatory.sync_flags()
+
+    assert FlagKind.BLOCKED_AT_GATE not in active(initiative)
+    assert purgatory.stages_whose_gate_waits_on("no_open_work_items") == [Stage.NARROW_LAUNCH]
+
+
+def test_finishing_the_overdue_work_clears_the_block(manager):
+    initiative = after_a_failed_review(Stage.NARROW_LAUNCH, user=manager, overdue_days=10)
+    purgatory.sync_flags()
+    assert FlagKind.BLOCKED_AT_GATE in active(initiative)
+
+    PreLaunchWorkItem.objects.filter(initiative=initiative).update(status=WorkStatus.DONE)
+    purgatory.sync_flags()
+
+    assert FlagKind.BLOCKED_AT_GATE not in active(initiative)
+
+
+@pytest.mark.parametrize(("days", "blocked"), [(30, False), (31, True)])
+def test_a_review_open_past_its_stage_limit_blocks_the_gate(manager, days, blocked):
+    """Whole days past the limit count, as the stuck rule counts them."""
+    now = timezone.now()
+    initiative = initiative_in(Stage.READINESS_REVIEW, user=manager)
+    ReadinessReview.objects.filter(initiative=initiative).update(
+        opened_at=now - timedelta(days=days, minutes=1)
+    )
+
+    purgatory.sync_flags(now=now)
+
+    if blocked:
+        assert active(initiative)[FlagKind.BLOCKED_AT_GATE] == (
+            "Pass readiness review waits on a readiness review open 31 days (limit 30): "
+            "6 of 6 checklist items unchecked."
+        )
+    else:
+        assert FlagKind.BLOCKED_AT_GATE not in active(initiative)
+
+
+# Since when ----------------------------------------------------------------------------------
+def since(initiative) -> dict:
+    return dict(
+        PurgatoryFlag.objects.filter(initiative=initiative, cleared_at__isnull=True).values_list(
+            "kind", "since"
+        )
+    )
+
+
+def test_each_flag_is_dated_from_when_its_problem_began(manager):
+    now = timezone.now()
+    # Stuck and ownerless since it entered thin slice, with no live feed since then.
+    stuck = InitiativeFactory(framed=True, business_owner=None)
+    entered = now - timedelta(days=100)
+    backdate(stuck, entered - timedelta(hours=1))
+    import_history(
+        initiative=stuck,
+        decisions=[
+            {"transition": "approve_frame", "user": manager, "rationale": "Go.",
+             "decided_at": entered}
+        ],
+    )  # fmt: skip
+    # A feed last fresh 3 days ago with a 24 h window: stale since 2 days ago.
+    stale = initiative_in(Stage.THIN_SLICE, user=manager, feed=False)
+    fresh_at = now - timedelta(days=3)
+    DataFeedFactory(initiative=stale, is_stale=True, last_fresh_at=fresh_at)
+    # Below from the first snapshot of the run, 20 days ago.
+    below = launched(Stage.NARROW_LAUNCH, user=manager)
+    snapshots(primary(below), (MEETING, 30), (BELOW, 20), (BELOW, 0), now=now)
+    # Failing since the first error after the last good recompute.
+    failing = initiative_in(Stage.NARROW_LAUNCH, user=manager)
+    for verdict, days in ((MEETING, 9), (Verdict.ERROR, 6), (Verdict.ERROR, 1)):
+        MetricSnapshotFactory(
+            metric=primary(failing),
+            verdict=verdict,
+            computed_at=now - timedelta(days=days),
+            latest=days == 1,
+        )
+    # Blocked from the day after the work fell due.
+    blocked = after_a_failed_review(Stage.NARROW_LAUNCH, user=manager, overdue_days=10)
+    due = timezone.localdate(now) - timedelta(days=10)
+
+    purgatory.sync_flags(now=now)
+
+    assert since(stuck) == {
+        FlagKind.STUCK: entered,
+        FlagKind.NO_BUSINESS_OWNER: entered,
+        FlagKind.BORROWED_DATA: entered,
+    }
+    assert since(stale) == {FlagKind.BORROWED_DATA: fresh_at + timedelta(hours=24)}
+    assert since(below) == {FlagKind.BELOW_THRESHOLD: now - timedelta(days=20)}
+    assert since(failing) == {FlagKind.METRIC_ERROR: now - timedelta(days=6)}
+    day_after = timezone.make_aware(datetime.combine(due + timedelta(days=1), time.min))
+    assert since(blocked)[FlagKind.BLOCKED_AT_GATE] == day_after
+
+
+def test_a_flag_recorded_without_its_start_is_dated_by_the_next_run(manager):
+    now = timezone.now()
+    initiative = initiative_in(Stage.THIN_SLICE, user=manager)
+    backdate(initiative, now - timedelta(days=95))
+    purgatory.sync_flags(now=now)
+    PurgatoryFlag.objects.filter(initiative=initiative).update(since=None)
+
+    counts = purgatory.sync_flags(now=now)
+
+    assert counts == {"raised": 0, "updated": 1, "cleared": 0}
+    assert since(initiative) == {FlagKind.STUCK: now - timedelta(days=95)}
