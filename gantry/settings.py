@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "portfolio",
     "metrics",
     "readiness",
+    "notifications",
     "pages",
     "gantry",
 ]
@@ -113,7 +114,9 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-gb"
-TIME_ZONE = "UTC"
+# The organisation's time zone: the weekly digest goes out on its Monday morning, and it is
+# everyone's until they choose their own.
+TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
@@ -210,6 +213,28 @@ GANTRY_MIN_OBSERVATIONS = env_int("GANTRY_MIN_OBSERVATIONS", 5)
 GANTRY_GATE_CONFIDENCE = float(os.environ.get("GANTRY_GATE_CONFIDENCE", "0.95"))
 # Purgatory: a launched initiative's primary metric below threshold for longer is flagged.
 GANTRY_BELOW_THRESHOLD_DAYS = env_int("GANTRY_BELOW_THRESHOLD_DAYS", 14)
+
+# Notifications. With EMAIL_HOST set mail goes over SMTP; without it every message is written
+# as a file to GANTRY_MAIL_DIR, which is where the demo's mail is read.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = env_int("EMAIL_PORT", 587)
+    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = os.environ.get("GANTRY_MAIL_DIR", str(BASE_DIR / "var" / "mail"))
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Gantry <gantry@localhost>")
+# Links in mail and webhooks are absolute: the address people reach Gantry at.
+GANTRY_BASE_URL = os.environ.get("GANTRY_BASE_URL", "http://localhost:8000")
+GANTRY_MAIL_DOMAIN = os.environ.get("GANTRY_MAIL_DOMAIN", "gantry.localhost")
+GANTRY_MAIL_RETRY_SECONDS = env_int("GANTRY_MAIL_RETRY_SECONDS", 60)
+GANTRY_WEBHOOK_RETRY_SECONDS = env_int("GANTRY_WEBHOOK_RETRY_SECONDS", 30)
+# The weekly digest: Monday from this hour, in TIME_ZONE.
+GANTRY_DIGEST_HOUR = env_int("GANTRY_DIGEST_HOUR", 8)
 
 LOGGING = {
     "version": 1,

@@ -100,6 +100,7 @@ urlpatterns = [
         )(auth_views.LogoutView.as_view()),
         name="logout",
     ),
+    path("notifications/", include("notifications.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
 ]

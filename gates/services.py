@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
-from gates import audit, clock, effects
+from gates import audit, clock, effects, events
 from gates.criteria import Outcome, blocking, registry
 from gates.locks import lock_initiative
 from gates.models import GateDecision
@@ -179,8 +179,9 @@ def _reload(initiative, fresh=None) -> None:
     initiative._update_initial_state()
 
 
-def seal(decision: GateDecision, *, actor) -> None:
-    """Append the decision to its initiative's audit chain (inside its transaction)."""
+def seal(decision: GateDecision, *, actor, announce: bool = True) -> None:
+    """Append the decision to its initiative's audit chain (inside its transaction) and, unless
+    it is history being imported, tell whoever listens."""
     audit.record(
         initiative_id=decision.initiative_id,
         kind="decision",
@@ -189,6 +190,17 @@ def seal(decision: GateDecision, *, actor) -> None:
         summary=decision.audit_summary(),
         obj=decision,
     )
+    if announce:
+        events.emit(
+            events.Event(
+                kind="decision",
+                key=f"decision:{decision.pk}",
+                at=decision.decided_at,
+                initiative_id=decision.initiative_id,
+                actor_id=getattr(actor, "pk", actor),
+                data={"decision": decision.pk, "summary": decision.audit_summary()},
+            )
+        )
 
 
 def _evidence(initiative, outcomes: list[Outcome]) -> dict:
@@ -256,7 +268,7 @@ def import_history(*, initiative, decisions: list[dict]) -> None:
         lock_initiative(initiative.pk)
         for row in rows:
             row.save()
-            seal(row, actor=row.decided_by)
+            seal(row, actor=row.decided_by, announce=False)
         type(initiative).objects.filter(pk=initiative.pk).update(
             stage=stage, stage_entered_at=last.decided_at, stop_reason=last.stop_reason
         )

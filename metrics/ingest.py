@@ -20,8 +20,9 @@ from django.db import connection, transaction
 from django.db.models import Count, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 
-from gates import clock
+from gates import clock, events
 from gates.locks import share_initiative
+from metrics import status
 from metrics.models import (
     Cohort,
     DataFeed,
@@ -400,7 +401,11 @@ def store(
         # Never backwards: a delivery that started earlier may commit after a later one.
         changes = {"last_delivery_at": _at_least("last_delivery_at", now)}
         if source == DeliverySource.API and fresh:
-            changes.update(last_fresh_at=_at_least("last_fresh_at", now), is_stale=False)
+            changes.update(last_fresh_at=_at_least("last_fresh_at", now))
+            # Only the delivery whose UPDATE finds the feed stale brings it back: the WHERE is
+            # read again after any concurrent writer commits, so one of them says so.
+            if DataFeed.objects.filter(pk=feed.pk, is_stale=True).update(is_stale=False):
+                events.emit(status.back_event(current, last_fresh_at=current.last_fresh_at, at=now))
         DataFeed.objects.filter(pk=feed.pk).update(**changes)
     feed.last_delivery_at = max(filter(None, [current.last_delivery_at, now]))
     if source == DeliverySource.API and fresh:

@@ -24,6 +24,7 @@ from django.db.models import Avg, Count, F, OuterRef, Q, StdDev, Subquery, Sum, 
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
+from gates import events
 from metrics.models import (
     Aggregation,
     Cohort,
@@ -83,7 +84,52 @@ def recompute(*, metric_ids: Iterable[int] | None = None, now: datetime | None =
         if metric_ids is not None:
             target = target.filter(pk__in=[m.pk for m in metrics])
         _point_at_newest(target)
+        events.emit(*verdict_changes(target))
     return len(snapshots)
+
+
+# Verdicts that say something about the initiative. "Stale" and "insufficient data" say
+# something about the data: the stale-feed alert covers them, so they change nothing here.
+DECISIVE = (Verdict.MEETING, Verdict.BELOW)
+
+
+def verdict_changes(target) -> list[events.Event]:
+    """Primary metrics among `target` whose newest verdict is decisive and differs from the
+    decisive verdict before it: meeting → below or below → meeting, however many stale or
+    thin spells lay between. One query."""
+    before = MetricSnapshot.objects.filter(
+        metric=OuterRef("pk"),
+        verdict__in=DECISIVE,
+        computed_at__lt=OuterRef("latest_snapshot__computed_at"),
+    ).order_by("-computed_at", "-id")
+    rows = (
+        target.filter(is_primary=True, latest_snapshot__verdict__in=DECISIVE)
+        .annotate(was=Subquery(before.values("verdict")[:1]))
+        .exclude(was__isnull=True)
+        .exclude(was=F("latest_snapshot__verdict"))
+        .values_list(
+            "pk", "initiative_id", "name", "was", "latest_snapshot_id",
+            "latest_snapshot__verdict", "latest_snapshot__summary", "latest_snapshot__computed_at",
+        )
+    )  # fmt: skip
+    return [
+        events.Event(
+            kind="verdict",
+            key=f"verdict:{pk}:{snapshot_id}",
+            at=at,
+            initiative_id=initiative_id,
+            data={
+                "metric": pk,
+                "name": name,
+                "was": was,
+                "now": now,
+                "was_label": Verdict(was).label,
+                "now_label": Verdict(now).label,
+                "summary": summary,
+            },
+        )
+        for pk, initiative_id, name, was, snapshot_id, now, summary, at in rows
+    ]
 
 
 def _point_at_newest(target) -> None:
@@ -398,6 +444,41 @@ def mark_stale_feeds(*, now: datetime | None = None) -> tuple[int, int]:
         )
         expected_and_late = Q(kind=FeedKind.LIVE, status=FeedStatus.ACTIVE) & late
         feeds = DataFeed.objects.filter(freshness_hours=hours)
-        newly_stale += feeds.filter(expected_and_late, is_stale=False).update(is_stale=True)
+        with transaction.atomic():
+            # Row locks, so a delivery that brings a feed back either commits first (and the
+            # feed is no longer late) or waits until this run has said the feed went stale.
+            going = list(
+                feeds.filter(expected_and_late, is_stale=False)
+                .select_for_update(of=("self",))
+                .order_by("pk")
+                .values_list("pk", "initiative_id", "name", "owner_id", "last_fresh_at")
+            )
+            DataFeed.objects.filter(pk__in=[row[0] for row in going]).update(is_stale=True)
+            events.emit(*(stale_event(*row, hours=hours, at=now) for row in going))
+        newly_stale += len(going)
+        # Paused, retired or no longer late without a delivery: nobody is told it came back.
         newly_fresh += feeds.filter(is_stale=True).exclude(expected_and_late).update(is_stale=False)
     return newly_stale, newly_fresh
+
+
+def stale_event(pk, initiative_id, name, owner_id, last_fresh_at, *, hours, at) -> events.Event:
+    """A feed went stale. The key names the stale spell by the feed's last fresh moment, which
+    the event saying it came back names too."""
+    return events.Event(
+        kind="feed_stale",
+        key=f"feed:{pk}:stale:{last_fresh_at.isoformat() if last_fresh_at else 'never'}",
+        at=at,
+        initiative_id=initiative_id,
+        data={"feed": pk, "name": name, "owner": owner_id, "hours": hours},
+    )
+
+
+def back_event(feed, *, last_fresh_at, at) -> events.Event:
+    """A stale feed delivered fresh data again."""
+    return events.Event(
+        kind="feed_back",
+        key=f"feed:{feed.pk}:back:{last_fresh_at.isoformat() if last_fresh_at else 'never'}",
+        at=at,
+        initiative_id=feed.initiative_id,
+        data={"feed": feed.pk, "name": feed.name, "owner": feed.owner_id},
+    )

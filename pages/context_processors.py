@@ -1,9 +1,10 @@
+from notifications.queries import unread_count
 from portfolio.roles import role_of
 from readiness.queries import counts_for
 
 
 def navigation(request) -> dict:
-    """The signed-in user's role and open work count, shown in the navigation bar."""
+    """The signed-in user's role, open work and unread notifications, shown in the navigation."""
     user = getattr(request, "user", None)
     if not user or not user.is_authenticated:
         return {}
@@ -12,4 +13,5 @@ def navigation(request) -> dict:
     return {
         "nav_role": role.label if role else ("Administrator" if user.is_superuser else "No role"),
         "nav_work_count": work["items"] + work["work"],
+        "nav_unread_count": unread_count(user),
     }

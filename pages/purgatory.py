@@ -26,6 +26,7 @@ from django.db.models import Count, DateTimeField, Exists, Max, OuterRef, Q, Sub
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from gates import events
 from gates.criteria import registry
 from gates.models import GateDecision
 from gates.stages import LAUNCHED, NEXT_GATE, Stage, Transition
@@ -334,16 +335,16 @@ def _blocked_at_gate(now: datetime, limits: dict[str, int]) -> dict[int, Finding
     return result
 
 
-def _insert_new(flags: list[PurgatoryFlag]) -> int:
-    """Insert the flags, skipping any that a concurrent run raised first; returns how many
-    were inserted. INSERT ... ON CONFLICT DO NOTHING RETURNING (PostgreSQL, and SQLite from
-    3.35) answers with the inserted rows only, which bulk_create(ignore_conflicts=True) does
-    not report."""
+def _insert_new(flags: list[PurgatoryFlag]) -> list[tuple[int, int, str]]:
+    """Insert the flags, skipping any that a concurrent run raised first; returns (id,
+    initiative id, kind) of those inserted. INSERT ... ON CONFLICT DO NOTHING RETURNING
+    (PostgreSQL, and SQLite from 3.35) answers with the inserted rows only, which
+    bulk_create(ignore_conflicts=True) does not report."""
     fields = [f for f in PurgatoryFlag._meta.concrete_fields if not f.primary_key]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     table = connection.ops.quote_name(PurgatoryFlag._meta.db_table)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    inserted = 0
+    inserted = []
     with connection.cursor() as cursor:
         for start in range(0, len(flags), 500):
             chunk = flags[start : start + 500]
@@ -355,10 +356,10 @@ def _insert_new(flags: list[PurgatoryFlag]) -> int:
             values = ", ".join([row] * len(chunk))
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) VALUES {values} "  # noqa: S608 - our names
-                "ON CONFLICT DO NOTHING RETURNING 1",
+                "ON CONFLICT DO NOTHING RETURNING id, initiative_id, kind",
                 params,
             )
-            inserted += len(cursor.fetchall())
+            inserted += cursor.fetchall()
     return inserted
 
 
@@ -392,10 +393,36 @@ def sync_flags(*, now: datetime | None = None) -> dict[str, int]:
                     updated += 1
         # A second run at the same moment may have raised the same flag: keep the first,
         # and count only the flags this run inserted.
-        raised = _insert_new(new)
+        inserted = _insert_new(new)
+        raised = len(inserted)
+        reasons = {(f.initiative_id, f.kind): f.reason for f in new}
+        said = [
+            _flag_event("flag_raised", pk, initiative_id, kind, reasons[initiative_id, kind], now)
+            for pk, initiative_id, kind in inserted
+        ]
         if active:
             cleared = PurgatoryFlag.objects.filter(pk__in=[f.pk for f in active.values()]).update(
                 cleared_at=now
             )
+            said += [
+                _flag_event("flag_cleared", f.pk, f.initiative_id, f.kind, f.reason, now)
+                for f in active.values()
+            ]
+        events.emit(*said)
     log.info("purgatory flags: %s raised, %s updated, %s cleared", raised, updated, cleared)
     return {"raised": raised, "updated": updated, "cleared": cleared}
+
+
+def _flag_event(kind: str, pk: int, initiative_id: int, flag_kind: str, reason: str, at):
+    return events.Event(
+        kind=kind,
+        key=f"flag:{pk}:{'raised' if kind == 'flag_raised' else 'cleared'}",
+        at=at,
+        initiative_id=initiative_id,
+        data={
+            "flag": pk,
+            "flag_kind": flag_kind,
+            "label": FlagKind(flag_kind).label,
+            "reason": reason,
+        },
+    )

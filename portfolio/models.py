@@ -19,6 +19,9 @@ from portfolio import permissions
 class User(AbstractUser):
     """Gantry's user. Roles are Django groups (see portfolio.roles)."""
 
+    # Where times are shown to this person; blank: the organisation's (settings.TIME_ZONE).
+    time_zone = models.CharField(max_length=64, blank=True)
+
     def __str__(self) -> str:
         return self.get_full_name() or self.username
 

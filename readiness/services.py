@@ -17,7 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 
-from gates import audit, clock, effects
+from gates import audit, clock, effects, events
 from gates.locks import lock_initiative
 from gates.stages import Transition
 from portfolio.permissions import may_decide_review, may_own
@@ -209,7 +209,45 @@ def _record(item: ReviewItem, *, action: str, user, at, summary: str, **fields) 
         summary=summary,
         obj=event,
     )
+    events.emit(*_said(item, event))
     return event
+
+
+def _said(item: ReviewItem, event: ReviewItemEvent) -> list[events.Event]:
+    """What people hear of an item event: the assignee of an assignment, the person who lost
+    the item, and the deciders once the last item of the review is checked."""
+    base = {
+        "at": event.at,
+        "initiative_id": item.review.initiative_id,
+        "actor_id": event.user_id,
+    }
+    data = {"item": item.pk, "review": item.review_id, "title": item.template_item.title}
+    said = []
+    if event.action == ItemAction.ASSIGNED:
+        said.append(
+            events.Event(
+                kind="item_assigned",
+                key=f"item-event:{event.pk}",
+                data={**data, "to": event.assignee_id},
+                **base,
+            )
+        )
+    if event.action in (ItemAction.ASSIGNED, ItemAction.UNASSIGNED) and event.previous_assignee_id:
+        said.append(
+            events.Event(
+                kind="item_unassigned",
+                key=f"item-event:{event.pk}:from",
+                data={**data, "from": event.previous_assignee_id, "to": event.assignee_id},
+                **base,
+            )
+        )
+    if event.action == ItemAction.CHECKED and not (
+        ReviewItem.objects.filter(review_id=item.review_id, checked=False).exists()
+    ):
+        said.append(
+            events.Event(kind="review_ready", key=f"review-ready:{event.pk}", data=data, **base)
+        )
+    return said
 
 
 def _title(item: ReviewItem) -> str:

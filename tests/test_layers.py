@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS = [
     ("gantry",),  # project configuration: settings, URLs, Celery, health, the demo
     ("pages",),  # the read layer: dashboard, list, purgatory, initiative and review pages
+    ("notifications",),  # events to people: in-app, email, webhooks, reminders, the digest
     ("metrics", "readiness"),  # feature apps
     ("portfolio",),  # the domain: people, roles, permissions, initiatives, framing
     # stages, criteria and effects registries, decisions, the audit chain; and the periodic
