@@ -3,12 +3,17 @@
 A database that is down or restarting answers 503 with Retry-After: the client keeps its
 batch and sends it again, and the re-send is counted as duplicates of whatever did arrive.
 Any other error keeps its status and gets a JSON body instead of an HTML page.
+
+Pages show times in the signed-in person's time zone (`user_time_zone`).
 """
 
 import logging
+import zoneinfo
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
-from django.http import JsonResponse
+from django.http import FileResponse, JsonResponse
+from django.utils import timezone
 
 log = logging.getLogger(__name__)
 
@@ -50,3 +55,37 @@ def api_errors_as_json(get_response):
 
     middleware.process_exception = process_exception
     return middleware
+
+
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    try:
+        return zoneinfo.ZoneInfo(name or settings.TIME_ZONE)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo(settings.TIME_ZONE)
+
+
+def user_time_zone(get_response):
+    """Pages show times in the signed-in person's time zone (`User.time_zone`; blank or
+    unknown: the organisation's), and every request ends in the organisation's again."""
+
+    def middleware(request):
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return get_response(request)
+        zone = _zone(getattr(user, "time_zone", ""))
+        timezone.activate(zone)
+        try:
+            response = get_response(request)
+        finally:
+            timezone.deactivate()
+        if response.streaming and not response.is_async and not isinstance(response, FileResponse):
+            # A CSV export is written after this returns: keep its times in the same zone.
+            response.streaming_content = _in_zone(response.streaming_content, zone)
+        return response
+
+    return middleware
+
+
+def _in_zone(chunks, zone):
+    with timezone.override(zone):
+        yield from chunks

@@ -6,7 +6,7 @@ executives and programme managers get and anyone else may opt into.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from django.contrib.auth import get_user_model
 from django.db.models import Q
@@ -27,27 +27,38 @@ def default_for(kind: str, roles: Iterable[str]) -> bool:
 def emailed(kind: str, user_ids: Iterable[int]) -> set[int]:
     """Of `user_ids`, those who get `kind` by email: active, with an address, and not opted
     out (or, for the digest, opted in or in a digest role). Two queries."""
-    user_ids = set(user_ids)
-    if not user_ids:
-        return set()
-    chosen = dict(
-        Preference.objects.filter(kind=kind, user_id__in=user_ids).values_list("user_id", "email")
-    )
-    people = get_user_model().objects.filter(pk__in=user_ids, is_active=True).exclude(email="")
-    wanted = set()
-    if kind == Kind.DIGEST:
+    return emailed_by_kind({kind: user_ids})[kind]
+
+
+def emailed_by_kind(wanted: Mapping[str, Iterable[int]]) -> dict[str, set[int]]:
+    """`emailed` for several kinds at once, {kind: user ids} to {kind: those emailed}: two
+    queries whatever the number of kinds, three when the digest is among them."""
+    wanted = {kind: set(ids) for kind, ids in wanted.items()}
+    everyone = set().union(*wanted.values())
+    if not everyone:
+        return {kind: set() for kind in wanted}
+    chosen = {
+        (kind, pk): email
+        for kind, pk, email in Preference.objects.filter(
+            kind__in=list(wanted), user_id__in=everyone
+        ).values_list("kind", "user_id", "email")
+    }
+    people = get_user_model().objects.filter(pk__in=everyone, is_active=True).exclude(email="")
+    reachable = set(people.values_list("pk", flat=True))
+    in_role: set[int] = set()
+    if wanted.get(Kind.DIGEST):
         in_role = set(
-            people.filter(groups__name__in=DIGEST_ROLES).values_list("pk", flat=True).distinct()
+            people.filter(pk__in=wanted[Kind.DIGEST], groups__name__in=DIGEST_ROLES)
+            .values_list("pk", flat=True)
+            .distinct()
         )
-        for pk in people.values_list("pk", flat=True):
-            if chosen.get(pk, pk in in_role):
-                wanted.add(pk)
-        return wanted
-    return set(
-        people.exclude(pk__in=[pk for pk, on in chosen.items() if not on]).values_list(
-            "pk", flat=True
-        )
-    )
+    result = {}
+    for kind, ids in wanted.items():
+        digest = kind == Kind.DIGEST
+        result[kind] = {
+            pk for pk in ids & reachable if chosen.get((kind, pk), pk in in_role or not digest)
+        }
+    return result
 
 
 def digest_readers():

@@ -8,13 +8,17 @@ CONFLICT DO NOTHING on (key, recipient): a cause heard twice notifies nobody twi
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import NamedTuple
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.urls import reverse
 
 from gates import clock
@@ -73,7 +77,8 @@ def hear(events: list[Event]) -> None:
         if builder is not None:
             said += builder(batch, context)
     emails = create([row for message in said for row in message.rows()])
-    if emails or webhooks.enqueue(said):
+    hooked = webhooks.enqueue(said)
+    if emails or hooked:
         nudge()
 
 
@@ -83,27 +88,130 @@ def nudge() -> None:
     transaction.on_commit(lambda: publish.send(tasks.deliver))
 
 
-def create(rows: list[Notification]) -> int:
+def create(rows: Iterable[Notification]) -> int:
     """Insert the rows (one per key and recipient, the first said wins), deciding for each
-    whether it is emailed; returns how many are to be emailed."""
-    unique: dict[tuple[str, int], Notification] = {}
+    whether it is emailed; returns how many are to be emailed. A row is a Notification or
+    anything with its attributes recipient_id, kind, key, initiative_id, created_at, title,
+    body, url and, optionally, data: building thousands of model instances costs more than
+    inserting them."""
+    unique: dict[tuple[str, int], _Row] = {}
     for row in rows:
-        unique.setdefault((row.key, row.recipient_id), row)
-    rows = list(unique.values())
-    if not rows:
+        pair = (row.key, row.recipient_id)
+        if pair not in unique:
+            unique[pair] = _Row(
+                row.key, row.recipient_id, row.kind, row.initiative_id, row.created_at,
+                row.title, row.body, row.url, getattr(row, "data", _NO_DATA),
+            )  # fmt: skip
+    if not unique:
         return 0
     by_kind: dict[str, set[int]] = defaultdict(set)
-    for row in rows:
+    for row in unique.values():
         by_kind[row.kind].add(row.recipient_id)
-    emailed = {kind: preferences.emailed(kind, ids) for kind, ids in by_kind.items()}
-    for row in rows:
-        wanted = row.recipient_id in emailed[row.kind]
-        row.email = EmailState.PENDING if wanted else EmailState.SKIPPED
-        row.email_next_at = row.created_at if wanted else None
+    emailed = preferences.emailed_by_kind(by_kind)
     # Canonical order, so two transactions inserting overlapping rows wait, never deadlock.
-    rows.sort(key=lambda r: (r.key, r.recipient_id))
-    Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
-    return sum(row.email == EmailState.PENDING for row in rows)
+    ordered = [unique[pair] for pair in sorted(unique)]
+    wanted = [row.recipient_id in emailed[row.kind] for row in ordered]
+    if _binds_apart():
+        _insert_unnest(ordered, wanted)
+    else:
+        Notification.objects.bulk_create(
+            [
+                Notification(
+                    recipient_id=row.recipient_id, kind=row.kind, key=row.key,
+                    initiative_id=row.initiative_id, created_at=row.created_at,
+                    title=row.title, body=row.body, url=row.url,
+                    data={} if row.data is _NO_DATA else row.data,
+                    email=EmailState.PENDING if on else EmailState.SKIPPED,
+                    email_next_at=row.created_at if on else None,
+                )
+                for row, on in zip(ordered, wanted, strict=True)
+            ],
+            ignore_conflicts=True,
+            batch_size=1000,
+        )  # fmt: skip
+    return sum(wanted)
+
+
+class _Row(NamedTuple):
+    key: str
+    recipient_id: int
+    kind: str
+    initiative_id: int | None
+    created_at: datetime
+    title: str
+    body: str
+    url: str
+    data: object
+
+
+_NO_DATA = object()  # not given: the field's default, {}
+# The arrays sent, one element a row (_Row's fields, then whether emailed), with their types:
+# text rather than varchar(n), as an explicit cast would cut an overlong value the insert
+# refuses.
+_ARRAYS = (
+    ("key", "text"),
+    ("recipient_id", "bigint"),
+    ("kind", "text"),
+    ("initiative_id", "bigint"),
+    ("created_at", "timestamptz"),
+    ("title", "text"),
+    ("body", "text"),
+    ("url", "text"),
+    ("data", "text"),
+    ("emailed", "boolean"),
+)
+
+
+def _binds_apart() -> bool:
+    if connection.vendor != "postgresql":
+        return False
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
+    return is_psycopg3
+
+
+def _insert_unnest(rows: list[_Row], wanted: list[bool]) -> None:
+    """The rows in one INSERT ... SELECT FROM unnest(arrays) ON CONFLICT DO NOTHING, the
+    arrays bound apart from the statement, in binary: inlined as literals, as the ORM's
+    cursors bind, quoting and parsing thousands of strings is most of the insert's time."""
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    meta = Notification._meta
+    data_field = meta.get_field("data")
+    dumps = partial(json.dumps, cls=data_field.encoder)
+    empty = dumps(data_field.get_default())
+    *values, data = (list(column) for column in zip(*rows, strict=True))
+    arrays = [*values, [empty if d is _NO_DATA else dumps(d) for d in data], wanted]
+    per_row = {name for name, _ in _ARRAYS}
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    selected, defaults = [], []
+    for field in fields:
+        if field.attname == "data":
+            selected.append("r.data::jsonb")
+        elif field.attname == "email":
+            selected.append("CASE WHEN r.emailed THEN %b ELSE %b END")
+            defaults += [EmailState.PENDING.value, EmailState.SKIPPED.value]
+        elif field.attname == "email_next_at":
+            selected.append("CASE WHEN r.emailed THEN r.created_at END")
+        elif field.attname in per_row:
+            selected.append(f"r.{field.attname}")
+        else:
+            # Left to its default, as bulk_create would write it.
+            selected.append(f"CAST(%b AS {field.db_type(connection)})")
+            defaults.append(field.get_db_prep_save(field.get_default(), connection))
+    quote = connection.ops.quote_name
+    table, columns = quote(meta.db_table), ", ".join(quote(f.column) for f in fields)
+    unnest = ", ".join(f"%b::{kind}[]" for _, kind in _ARRAYS)
+    names = ", ".join(name for name, _ in _ARRAYS)
+    statement = (
+        f"INSERT INTO {table} ({columns}) SELECT {', '.join(selected)} "  # noqa: S608 no values
+        f"FROM unnest({unnest}) AS r({names}) ON CONFLICT DO NOTHING"
+    )
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
+    with wrap(ServerBindingCursor(connection.connection)) as cursor:
+        cursor.execute(statement, [*defaults, *arrays])
 
 
 @dataclass(frozen=True)

@@ -1,22 +1,26 @@
-"""The notifications page, preferences and the one-click unsubscribe of the mail."""
+"""The notifications page, preferences, snoozing a flag, and the one-click unsubscribe."""
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_not_required
 from django.core import signing
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 
 from gates import clock
 from gates.http import post_only
-from notifications import mail, preferences, queries
-from notifications.forms import PreferencesForm
+from notifications import mail, preferences, queries, snooze
+from notifications.forms import PreferencesForm, SnoozeForm
 from notifications.models import Kind, Notification
+from portfolio.models import PurgatoryFlag
 
 
 def _inbox(request, **kwargs) -> str:
@@ -24,14 +28,22 @@ def _inbox(request, **kwargs) -> str:
 
 
 def inbox(request):
+    """The person's own notifications, newest first, 50 to a page; all or only unread."""
     unread_only = request.GET.get("show") == "unread"
+    page = Paginator(queries.inbox(request.user, unread_only=unread_only), queries.PAGE_SIZE)
+    page = page.get_page(request.GET.get("page"))
+    query = "show=unread&" if unread_only else ""
     return render(
         request,
         "notifications/inbox.html",
         {
-            "notes": queries.inbox(request.user, unread_only=unread_only),
+            "page": page,
+            "notes": page.object_list,
             "unread_only": unread_only,
             "unread": queries.unread_count(request.user),
+            "query": query,
+            "here": request.get_full_path(),
+            "zone": timezone.get_current_timezone_name(),
         },
     )
 
@@ -50,7 +62,7 @@ def open_note(request, pk: int):
 @post_only(_inbox, "Notifications are marked read with the buttons on this page.")
 def mark_read(request):
     """Mark the chosen notifications (`ids`), or all of them (`all`), read: the person's own
-    only, whatever ids are posted."""
+    only, whatever ids are posted. Back to the page and filter the form was on."""
     mine = Notification.objects.filter(recipient=request.user, read_at__isnull=True)
     if request.POST.get("all"):
         count = mine.update(read_at=clock.now())
@@ -58,6 +70,11 @@ def mark_read(request):
         ids = [int(v) for v in request.POST.getlist("ids") if v.isdigit()]
         count = mine.filter(pk__in=ids).update(read_at=clock.now()) if ids else 0
     messages.success(request, f"{count} notification{'s' if count != 1 else ''} marked read.")
+    target = request.POST.get("next", "")
+    if target.startswith(reverse("notifications")) and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}
+    ):
+        return redirect(target)
     return redirect("notifications")
 
 
@@ -75,9 +92,43 @@ def preferences_page(request):
             get_user_model().objects.filter(pk=user.pk).update(
                 time_zone=form.cleaned_data["time_zone"]
             )
-        messages.success(request, "Your notification preferences are saved.")
+        messages.success(request, "Your notification settings are saved.")
         return redirect("notification-preferences")
-    return render(request, "notifications/preferences.html", {"form": form, "kinds": list(Kind)})
+    return render(
+        request,
+        "notifications/preferences.html",
+        {"form": form, "organisation_zone": settings.TIME_ZONE},
+        status=400 if form.is_bound else 200,
+    )
+
+
+def _initiative_of_flag(request, flag_id: int, **kwargs) -> str:
+    flag = PurgatoryFlag.objects.filter(pk=flag_id).select_related("initiative").first()
+    return f"{flag.initiative.get_absolute_url()}#flags" if flag else reverse("initiative-list")
+
+
+@post_only(_initiative_of_flag, "Flags are snoozed with the form on this page.")
+def snooze_flag(request, flag_id: int):
+    """Snooze a flag's reminders; back to the initiative page, saying what was done or what
+    was wrong (nothing is written then)."""
+    flag = get_object_or_404(PurgatoryFlag.objects.select_related("initiative"), pk=flag_id)
+    initiative = flag.initiative
+    if not snooze.may_snooze(initiative, request.user):
+        raise PermissionDenied(snooze.SNOOZERS_ONLY)
+    back = f"{initiative.get_absolute_url()}#flag-{flag.pk}"
+    form = SnoozeForm(request.POST)
+    label = flag.get_kind_display()
+    if not form.is_valid():
+        problems = [e for errors in form.errors.values() for e in errors]
+        messages.error(request, f"“{label}” was not snoozed: " + " ".join(problems))
+        return redirect(back)
+    try:
+        row = snooze.snooze(flag, user=request.user, **form.cleaned_data)
+    except ValidationError as exc:
+        messages.error(request, f"“{label}” was not snoozed: " + " ".join(exc.messages))
+        return redirect(back)
+    messages.success(request, f"Reminders for “{label}” are snoozed until {row.until:%-d %b %Y}.")
+    return redirect(back)
 
 
 @login_not_required

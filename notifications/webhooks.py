@@ -98,10 +98,11 @@ def verify(
 
 
 def delay(attempts: int) -> timedelta:
-    """How long to wait after the `attempts`-th failure: doubling from the base, capped, and
-    jittered by ±50% so that endpoints coming back are not hit by every retry at once."""
+    """How long to wait after the `attempts`-th failure: doubling from the base, jittered by
+    ±50% so that endpoints coming back are not hit by every retry at once, and capped."""
     base = settings.GANTRY_WEBHOOK_RETRY_SECONDS * 2 ** (attempts - 1)
-    return timedelta(seconds=min(MAX_DELAY_SECONDS, base) * random.uniform(0.5, 1.5))  # noqa: S311
+    jittered = base * random.uniform(0.5, 1.5)  # noqa: S311
+    return timedelta(seconds=min(MAX_DELAY_SECONDS, jittered))
 
 
 def deliver_due(*, limit: int = 50) -> int:

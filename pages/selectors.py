@@ -1,6 +1,6 @@
 """Page selectors: each page's data assembled by one function, callable without HTTP."""
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from urllib.parse import urlencode
 
@@ -19,6 +19,8 @@ from metrics.charts import trend
 from metrics.display import compared
 from metrics.models import Verdict
 from metrics.queries import recent_snapshots
+from notifications import snooze
+from notifications.forms import SnoozeForm
 from pages import dashboard, listing
 from pages.forms import DashboardFilter
 from portfolio import permissions, queries, services
@@ -171,6 +173,8 @@ class InitiativePage(Page):
     proposals: QuerySet
     timeline: list[AuditEntry]
     timeline_shown: int
+    # Active purgatory flags, each with the snooze in force and, for those who may, its form.
+    flags: list[dict] = field(default_factory=list)
 
 
 def initiative_page(
@@ -241,7 +245,26 @@ def initiative_page(
         proposals=queries.open_proposals(initiative),
         timeline=list(queries.audit_trail(initiative).reverse()[:TIMELINE_ENTRIES]),
         timeline_shown=TIMELINE_SHOWN,
+        flags=_flags(initiative, user),
     )
+
+
+def _flags(initiative, user) -> list[dict]:
+    """The initiative's active flags, oldest problem first, with the snooze of each: two
+    queries, whatever the number of flags."""
+    flags = sorted(
+        initiative.flags.filter(cleared_at__isnull=True), key=lambda f: (f.problem_since, f.pk)
+    )
+    snoozes = snooze.snoozes_for(f.pk for f in flags)
+    may = snooze.may_snooze(initiative, user)
+    return [
+        {
+            "flag": f,
+            "snooze": snoozes.get(f.pk),
+            "form": SnoozeForm(auto_id=f"snooze-{f.pk}-%s") if may else None,
+        }
+        for f in flags
+    ]
 
 
 def _wide_alert(initiative, *, levers: list[str]) -> dict | None:

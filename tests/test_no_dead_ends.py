@@ -21,12 +21,18 @@ from django.utils.http import urlsafe_base64_encode
 from gates.models import AuditEntry, GateDecision
 from gates.stages import Stage
 from gates.stages import Transition as T
+from notifications.models import FlagSnooze, Notification
 from portfolio import services as portfolio_services
 from portfolio.models import Initiative
 from portfolio.roles import Role
 from readiness import services as readiness_services
 from readiness.models import PreLaunchWorkItem
-from tests.factories import DataFeedFactory, InitiativeFactory, UserFactory
+from tests.factories import (
+    DataFeedFactory,
+    InitiativeFactory,
+    PurgatoryFlagFactory,
+    UserFactory,
+)
 from tests.readiness.helpers import ASSIGNMENT, decide, items_of, submit_for_review
 
 OWNERS = ("business_owner", "delivery_lead", "operational_owner")
@@ -35,8 +41,9 @@ OWNERS = ("business_owner", "delivery_lead", "operational_owner")
 @pytest.fixture
 def world(db):
     """An initiative with a row behind every URL argument: a failed review that left
-    pre-launch work, a second review now open, an owner's open reframe proposal and a feed;
-    and a programme manager with no stake in it, who may see every page of it."""
+    pre-launch work, a second review now open, an owner's open reframe proposal, a feed and
+    a purgatory flag; and a programme manager with no stake in it, who may see every page of
+    it, with an unread notification."""
     pm = UserFactory(username="nd-pm", role=Role.PROGRAMME_MANAGER)
     owners = {part: UserFactory(username=f"nd-{part}", role=Role.OWNER) for part in OWNERS}
     initiative = InitiativeFactory(framed=True, narrow_audience="Motor claims team", **owners)
@@ -62,6 +69,10 @@ def world(db):
         work=PreLaunchWorkItem.objects.filter(initiative=initiative).first(),
         proposal=proposal,
         feed=DataFeedFactory(initiative=initiative),
+        flag=PurgatoryFlagFactory(initiative=initiative),
+        note=Notification.objects.create(
+            recipient=pm, kind="decision", key="nd:1", title="A decision", url="/"
+        ),
     )
 
 
@@ -128,6 +139,16 @@ ACTIONS = {
         reverse("initiative-reframe", args=[w.slug]),
         "Proposals are declined with the form on this page.",
     ),
+    "notifications-read": lambda w: Action(
+        reverse("notifications-read"),
+        reverse("notifications"),
+        "Notifications are marked read with the buttons on this page.",
+    ),
+    "flag-snooze": lambda w: Action(
+        reverse("flag-snooze", args=[w.flag.pk]),
+        f"{w.initiative.get_absolute_url()}#flags",
+        "Flags are snoozed with the form on this page.",
+    ),
     "logout": lambda w: Action(
         reverse("logout"),
         reverse("home"),
@@ -137,7 +158,8 @@ ACTIONS = {
 
 
 def _state(w) -> tuple:
-    """What an action would change: the audit chain, decisions, the item, work, proposal."""
+    """What an action would change: the audit chain, decisions, the item, work, proposal,
+    snoozes and read notifications."""
     w.item.refresh_from_db()
     w.work.refresh_from_db()
     w.proposal.refresh_from_db()
@@ -148,6 +170,8 @@ def _state(w) -> tuple:
         (w.item.assignee_id, w.item.checked, w.item.version),
         w.work.status,
         w.proposal.status,
+        FlagSnooze.objects.count(),
+        Notification.objects.filter(read_at__isnull=True).count(),
     )
 
 
@@ -234,6 +258,8 @@ def _arguments(w) -> dict[str, str]:
         "proposal_id": str(w.proposal.pk),
         "feed_id": str(w.feed.pk),
         "work_item_id": str(w.work.pk),
+        "flag_id": str(w.flag.pk),
+        "pk": str(w.note.pk),
         "transition": T.PASS_REVIEW.value,
         "fmt": "json",
         "uidb64": urlsafe_base64_encode(force_bytes(w.pm.pk)),

@@ -36,6 +36,8 @@ def _pages() -> dict[str, list[str]]:
         stopped.get_absolute_url(),
         review.get_absolute_url(),
         "/my-work/",
+        "/notifications/",
+        "/notifications/preferences/",
     ]
     return {
         "executive": common,

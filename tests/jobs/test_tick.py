@@ -168,6 +168,9 @@ def test_the_apps_register_their_periodic_jobs():
         "recompute-all-metrics": 3600,
         "mark-stale-feeds": 300,
         "sync-purgatory-flags": 900,
+        "deliver-notifications": 0,
+        "reminders": 3600,
+        "weekly-digest": 900,
     }
 
 

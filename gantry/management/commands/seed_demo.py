@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
@@ -66,6 +67,8 @@ from metrics.forms import PrimaryMetricForm
 from metrics.models import DataFeed, Metric
 from metrics.services import create_feed, store_delivery
 from metrics.status import mark_stale_feeds, recompute
+from notifications import digest, reminders
+from notifications.models import Notification
 from pages import purgatory
 from portfolio import services as portfolio_services
 from portfolio.forms import InitiativeForm
@@ -111,6 +114,9 @@ class Command(BaseCommand):
             replay.run()
             # What the beat job finds today: the dashboard reads stored flags.
             flags = purgatory.sync_flags(now=now)
+            # And what the reminder job and Monday's digest would send today.
+            reminded = reminders.remind(now=now)
+            digests = digest.send(now=now)
 
         counts = replay.counts
         self._line("Business units", new_units, len(demo.units))
@@ -137,6 +143,13 @@ class Command(BaseCommand):
             f"({work.filter(status='open').count()} open)"
         )
         self.stdout.write(f"Purgatory flags: {flags['raised']} raised, {flags['cleared']} cleared")
+        told = Notification.objects.filter(initiative__in=replay.initiatives).count()
+        reminded = sum(n for kind, n in reminded.items() if kind != "emailed")
+        mail = settings.EMAIL_HOST or getattr(settings, "EMAIL_FILE_PATH", "")
+        self.stdout.write(
+            f"Notifications: {told} from the replay, {reminded} reminders today, {digests} "
+            f"weekly digests; mail goes to {mail}"
+        )
         self.stdout.write(
             f"Reframes recorded today: {counts['reframes']}; proposals open: {counts['proposals']}"
         )
