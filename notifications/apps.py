@@ -6,11 +6,13 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications"
 
     def ready(self) -> None:
-        from gates import events
+        from gates import audit, events
         from jobs import registry
         from notifications import delivery, digest, reminders, services
+        from notifications.models import FlagSnooze
 
         events.listen(services.hear)
+        audit.register(FlagSnooze)
         # On every tick: whatever a lost nudge left pending is sent within one tick.
         registry.register("deliver-notifications", every=0, run=delivery.deliver)
         # Hourly: reminders are at most daily per item, so an hour's lateness is harmless,

@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import Q
 
 from gates import clock
+from gates.models import AppendOnly
 
 
 class Kind(models.TextChoices):
@@ -118,24 +119,37 @@ class Preference(models.Model):
         return f"{self.user}: {self.get_kind_display()} email {'on' if self.email else 'off'}"
 
 
-class FlagSnooze(models.Model):
+class FlagSnooze(AppendOnly):
     """A flag's weekly reminders held back until a date, by whom and why. The newest row of a
-    flag is the one in force; earlier ones stay as its history."""
+    flag is the one in force; earlier ones stay as its history, and none is ever changed."""
 
     flag = models.ForeignKey(
-        "portfolio.PurgatoryFlag", on_delete=models.CASCADE, related_name="snoozes"
+        "portfolio.PurgatoryFlag", on_delete=models.PROTECT, related_name="snoozes"
     )
     until = models.DateField()
     reason = models.CharField(max_length=300)
     by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     at = models.DateTimeField(default=clock.now)
 
-    class Meta:
+    # Sealed in the flag's initiative's audit chain (gates.audit).
+    audit_initiative_path = "flag__initiative"
+    audit_kind = "snooze"
+
+    class Meta(AppendOnly.Meta):
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["flag", "-at"], name="snooze_newest_per_flag")]
 
     def __str__(self) -> str:
         return f"{self.flag} snoozed until {self.until}"
+
+    def audit_payload(self) -> dict:
+        return {
+            "flag": self.flag_id,
+            "until": self.until,
+            "reason": self.reason,
+            "by": self.by_id,
+            "at": self.at,
+        }
 
 
 class Webhook(models.Model):

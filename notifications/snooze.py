@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from gates import clock
+from gates import audit, clock
 from notifications.models import FlagSnooze
 from portfolio.models import PurgatoryFlag
 from portfolio.permissions import may_own
@@ -82,9 +82,22 @@ def snooze(flag: PurgatoryFlag, *, user, until: date, reason: str) -> FlagSnooze
         locked = PurgatoryFlag.objects.select_for_update().get(pk=flag.pk)
         if locked.cleared_at is not None:
             raise ValidationError("This flag has been cleared: there is nothing to snooze.")
-        return FlagSnooze.objects.create(
+        row = FlagSnooze.objects.create(
             flag=locked, until=until, reason=reason.strip(), by=user, at=clock.now()
         )
+        # In the initiative's audit chain: who held the nagging back, until when and why.
+        audit.record(
+            initiative_id=locked.initiative_id,
+            kind="snooze",
+            actor=user,
+            at=row.at,
+            summary=(
+                f"Reminders of “{locked.get_kind_display()}” snoozed until "
+                f"{until.day} {until:%b %Y} by {user}: {row.reason}"
+            ),
+            obj=row,
+        )
+        return row
 
 
 def snoozes_for(flag_ids: Iterable[int], *, on: date | None = None) -> dict[int, FlagSnooze]:

@@ -204,11 +204,13 @@ def test_only_people_who_may_snooze_get_the_form(client, viewer, manager, flag):
 
 
 def test_a_snooze_that_has_run_out_is_not_shown(client, manager, flag):
-    row = snooze.snooze(flag, user=manager, until=today() + timedelta(days=2), reason="Soon.")
-    FlagSnooze.objects.filter(pk=row.pk).update(until=today() - timedelta(days=1))
+    from gates import clock
+
+    snooze.snooze(flag, user=manager, until=today() + timedelta(days=2), reason="Soon.")
     client.force_login(manager)
 
-    body = client.get(flag.initiative.get_absolute_url()).content.decode()
+    with clock.at(timezone.now() + timedelta(days=3)):
+        body = client.get(flag.initiative.get_absolute_url()).content.decode()
 
     assert "Reminders snoozed" not in body
     assert "Snooze reminders…" in body
@@ -223,3 +225,37 @@ def test_a_successful_snooze_says_so_on_the_page(client, owner, flag):
     page = client.get(response["Location"]).content.decode()
     assert "are snoozed until" in page
     assert "Waiting on legal." in page
+
+
+def test_a_snooze_is_sealed_in_the_initiatives_audit_chain(manager, flag):
+    from django.db import connection
+
+    from gates import audit
+    from gates.models import AuditEntry
+
+    row = snooze.snooze(flag, user=manager, until=today() + timedelta(days=7), reason="Legal.")
+
+    entry = AuditEntry.objects.get(source="notifications.flagsnooze", source_id=row.pk)
+    assert entry.initiative_id == flag.initiative_id
+    assert entry.kind == "snooze" and entry.actor == manager
+    assert "Legal." in entry.summary
+    assert audit.verify([flag.initiative_id]) == (1, [])
+
+    # Moving the date behind the application's back breaks the chain.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {FlagSnooze._meta.db_table} SET until = %s WHERE id = %s",  # noqa: S608
+            [today() + timedelta(days=60), row.pk],
+        )
+    _, breaks = audit.verify([flag.initiative_id])
+    assert len(breaks) == 1
+
+
+def test_a_snooze_is_never_changed_or_deleted(manager, flag):
+    from gates.models import ImmutableError
+
+    row = snooze.snooze(flag, user=manager, until=today() + timedelta(days=7), reason="Legal.")
+    with pytest.raises(ImmutableError):
+        FlagSnooze.objects.filter(pk=row.pk).update(reason="Something else.")
+    with pytest.raises(ImmutableError):
+        row.delete()
