@@ -253,11 +253,12 @@ def test_send_digest_refuses_an_unknown_user_and_sends_nothing(executive):
         (datetime(2026, 11, 30, 7, 59, tzinfo=UTC), 0),  # Monday, before the hour
         (datetime(2026, 11, 30, 8, 0, tzinfo=UTC), 1),  # Monday at the hour
         (datetime(2026, 11, 30, 23, 0, tzinfo=UTC), 1),  # Monday evening
-        (datetime(2026, 12, 1, 9, 0, tzinfo=UTC), 0),  # Tuesday
-        (datetime(2026, 11, 29, 9, 0, tzinfo=UTC), 0),  # Sunday
+        # Nothing went out on Monday (the workers were down): late rather than never.
+        (datetime(2026, 12, 1, 9, 0, tzinfo=UTC), 1),  # Tuesday
+        (datetime(2026, 11, 29, 9, 0, tzinfo=UTC), 1),  # Sunday, the week of 23 Nov
     ],
 )
-def test_the_job_sends_on_monday_from_the_digest_hour(settings, executive, moment, sent):
+def test_the_job_sends_from_monday_at_the_digest_hour(settings, executive, moment, sent):
     settings.GANTRY_DIGEST_HOUR = 8
     assert digest.weekly(now=moment) == sent
 
@@ -271,6 +272,11 @@ def test_monday_morning_is_the_organisations(settings, executive):
     assert digest.weekly(now=datetime(2026, 11, 30, 13, 0, tzinfo=UTC)) == 1
     # 02:00 UTC on Tuesday is still Monday evening in New York: already sent this week.
     assert digest.weekly(now=datetime(2026, 12, 1, 2, 0, tzinfo=UTC)) == 0
+    # And on any later day of that week.
+    assert digest.weekly(now=datetime(2026, 12, 4, 12, 0, tzinfo=UTC)) == 0
+    # The next Monday waits for 08:00 in New York again (12:00 UTC is 07:00 there).
+    assert digest.weekly(now=datetime(2026, 12, 7, 12, 0, tzinfo=UTC)) == 0
+    assert digest.weekly(now=datetime(2026, 12, 7, 13, 0, tzinfo=UTC)) == 1
 
 
 def test_the_weekly_job_is_registered():
