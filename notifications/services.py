@@ -34,7 +34,8 @@ from readiness.queries import eligible_deciders
 
 log = logging.getLogger(__name__)
 
-Builder = Callable[[list[Event], "Context"], list["Said"]]
+# A builder words one event and names its recipients, or returns None to say nothing.
+Builder = Callable[[Event, Initiative, "Context"], "Said | None"]
 _builders: dict[str, Builder] = {}
 
 
@@ -50,9 +51,11 @@ class Context:
     """What the builders of one batch share, each read at most once."""
 
     def __init__(self, events: list[Event]) -> None:
-        ids = {e.initiative_id for e in events if e.initiative_id}
-        self.initiatives = Initiative.objects.in_bulk(ids)
+        self.ids = {e.initiative_id for e in events if e.initiative_id}
+        self.initiatives = Initiative.objects.in_bulk(self.ids)
         self._managers: list[int] | None = None
+        self._stale: set[int] | None = None
+        self._working: dict[int, set[int]] | None = None
 
     @property
     def managers(self) -> list[int]:
@@ -64,18 +67,32 @@ class Context:
             )
         return self._managers
 
+    @property
+    def stale(self) -> set[int]:
+        """The batch's initiatives with a stale active feed."""
+        if self._stale is None:
+            self._stale = _stale_initiatives(self.ids)
+        return self._stale
+
+    @property
+    def working(self) -> dict[int, set[int]]:
+        """Per initiative of the batch, who holds open work on it."""
+        if self._working is None:
+            self._working = _open_work_holders(self.ids)
+        return self._working
+
 
 def hear(events: list[Event]) -> None:
     """The listener: notify the people each event concerns, and queue it for the webhooks."""
     context = Context(events)
-    by_kind: dict[str, list[Event]] = defaultdict(list)
-    for event in events:
-        by_kind[event.kind].append(event)
     said: list[Said] = []
-    for kind, batch in by_kind.items():
-        builder = _builders.get(kind)
-        if builder is not None:
-            said += builder(batch, context)
+    for event in events:
+        builder = _builders.get(event.kind)
+        initiative = context.initiatives.get(event.initiative_id)
+        if builder is not None and initiative is not None:
+            message = builder(event, initiative, context)
+            if message is not None:
+                said.append(message)
     emails = create([row for message in said for row in message.rows()])
     hooked = webhooks.enqueue(said)
     if emails or hooked:
@@ -256,174 +273,117 @@ def _named(initiative: Initiative, *fields: str) -> list[int | None]:
 # Builders -------------------------------------------------------------------------------
 @builds(Kind.FLAG_RAISED)
 @builds(Kind.FLAG_CLEARED)
-def _flags(events: list[Event], context: Context) -> list[Said]:
-    held = _stale_initiatives({e.initiative_id for e in events})
-    rows = []
-    for event in events:
-        initiative = context.initiatives.get(event.initiative_id)
-        if initiative is None:
-            continue
-        raised = event.kind == Kind.FLAG_RAISED
-        # The root cause is already known: the stale-feed alert said the data stopped.
-        if (
-            raised
-            and event.data["flag_kind"] == FlagKind.BELOW_THRESHOLD
-            and event.initiative_id in held
-        ):
-            continue
-        label = event.data["label"]
-        title = (
+def _flag(event: Event, initiative: Initiative, context: Context) -> Said | None:
+    raised = event.kind == Kind.FLAG_RAISED
+    # The root cause is already known: the stale-feed alert said the data stopped.
+    if (
+        raised
+        and event.data["flag_kind"] == FlagKind.BELOW_THRESHOLD
+        and initiative.pk in context.stale
+    ):
+        return None
+    label = event.data["label"]
+    return notification(
+        event,
+        event.kind,
+        _named(initiative, "business_owner", "delivery_lead", "sponsor") + context.managers,
+        title=(
             f"{initiative.title}: flagged “{label}”"
             if raised
             else f"{initiative.title}: “{label}” cleared"
-        )
-        body = event.data["reason"] if raised else f"No longer flagged: {event.data['reason']}"
-        recipients = _named(initiative, "business_owner", "delivery_lead", "sponsor")
-        rows.append(
-            notification(
-                event,
-                event.kind,
-                recipients + context.managers,
-                title=title,
-                body=body,
-                url=initiative.get_absolute_url(),
-            )
-        )
-    return rows
+        ),
+        body=event.data["reason"] if raised else f"No longer flagged: {event.data['reason']}",
+        url=initiative.get_absolute_url(),
+    )
 
 
 @builds(Kind.ITEM_ASSIGNED)
-def _assigned(events: list[Event], context: Context) -> list[Said]:
-    rows = []
-    for event in events:
-        initiative = context.initiatives[event.initiative_id]
-        rows.append(
-            notification(
-                event,
-                Kind.ITEM_ASSIGNED,
-                [event.data["to"]],
-                title=f"{initiative.title}: “{event.data['title']}” is yours to check",
-                body="Check it with its evidence on the readiness review.",
-                url=_review_url(initiative, event.data["review"]),
-            )
-        )
-    return rows
+def _assigned(event: Event, initiative: Initiative, context: Context) -> Said:
+    return notification(
+        event,
+        Kind.ITEM_ASSIGNED,
+        [event.data["to"]],
+        title=f"{initiative.title}: “{event.data['title']}” is yours to check",
+        body="Check it with its evidence on the readiness review.",
+        url=_review_url(initiative, event.data["review"]),
+    )
 
 
 @builds(Kind.ITEM_UNASSIGNED)
-def _unassigned(events: list[Event], context: Context) -> list[Said]:
-    rows = []
-    for event in events:
-        initiative = context.initiatives[event.initiative_id]
-        rows.append(
-            notification(
-                event,
-                Kind.ITEM_UNASSIGNED,
-                [event.data["from"]],
-                title=f"{initiative.title}: “{event.data['title']}” is no longer yours",
-                body="It was taken back or given to someone else; nothing more is asked of you.",
-                url=_review_url(initiative, event.data["review"]),
-            )
-        )
-    return rows
+def _unassigned(event: Event, initiative: Initiative, context: Context) -> Said:
+    return notification(
+        event,
+        Kind.ITEM_UNASSIGNED,
+        [event.data["from"]],
+        title=f"{initiative.title}: “{event.data['title']}” is no longer yours",
+        body="It was taken back or given to someone else; nothing more is asked of you.",
+        url=_review_url(initiative, event.data["review"]),
+    )
 
 
 @builds(Kind.REVIEW_READY)
-def _ready(events: list[Event], context: Context) -> list[Said]:
-    rows = []
-    for event in events:
-        initiative = context.initiatives[event.initiative_id]
-        deciders = [person.pk for person in eligible_deciders(initiative)]
-        rows.append(
-            notification(
-                event,
-                Kind.REVIEW_READY,
-                deciders,
-                title=f"{initiative.title}: readiness review ready to decide",
-                body="Every checklist item is checked. You may decide the review.",
-                url=_review_url(initiative, event.data["review"]),
-            )
-        )
-    return rows
+def _ready(event: Event, initiative: Initiative, context: Context) -> Said:
+    return notification(
+        event,
+        Kind.REVIEW_READY,
+        [person.pk for person in eligible_deciders(initiative)],
+        title=f"{initiative.title}: readiness review ready to decide",
+        body="Every checklist item is checked. You may decide the review.",
+        url=_review_url(initiative, event.data["review"]),
+    )
 
 
 @builds(Kind.DECISION)
-def _decisions(events: list[Event], context: Context) -> list[Said]:
-    ids = {e.initiative_id for e in events}
-    working = _open_work_holders(ids)
-    rows = []
-    for event in events:
-        initiative = context.initiatives[event.initiative_id]
-        recipients = _named(
-            initiative, "business_owner", "operational_owner", "delivery_lead", "sponsor"
-        )
-        rows.append(
-            notification(
-                event,
-                Kind.DECISION,
-                recipients + sorted(working.get(initiative.pk, ())),
-                title=f"{initiative.title}: gate decision recorded",
-                body=event.data["summary"],
-                url=initiative.get_absolute_url(),
-            )
-        )
-    return rows
+def _decision(event: Event, initiative: Initiative, context: Context) -> Said:
+    owners = _named(initiative, "business_owner", "operational_owner", "delivery_lead", "sponsor")
+    return notification(
+        event,
+        Kind.DECISION,
+        owners + sorted(context.working.get(initiative.pk, ())),
+        title=f"{initiative.title}: gate decision recorded",
+        body=event.data["summary"],
+        url=initiative.get_absolute_url(),
+    )
 
 
 @builds(Kind.FEED_STALE)
 @builds(Kind.FEED_BACK)
-def _feeds(events: list[Event], context: Context) -> list[Said]:
-    rows = []
-    for event in events:
-        initiative = context.initiatives.get(event.initiative_id)
-        if initiative is None:
-            continue
-        name = event.data["name"]
-        if event.kind == Kind.FEED_STALE:
-            title = f"{initiative.title}: feed “{name}” went stale"
-            body = (
-                f"No fresh data for {event.data['hours']} hours. Its initiative's metrics read "
-                "“stale” until it delivers again, and their below-threshold alerts are held "
-                "back meanwhile: the data stopped, not necessarily the results."
-            )
-        else:
-            title = f"{initiative.title}: feed “{name}” came back"
-            body = "It delivered fresh data again; the metrics are computed from it once more."
-        rows.append(
-            notification(
-                event,
-                event.kind,
-                [event.data.get("owner"), initiative.delivery_lead_id],
-                title=title,
-                body=body,
-                url=initiative.get_absolute_url(),
-            )
+def _feed(event: Event, initiative: Initiative, context: Context) -> Said:
+    name = event.data["name"]
+    if event.kind == Kind.FEED_STALE:
+        title = f"{initiative.title}: feed “{name}” went stale"
+        body = (
+            f"No fresh data for {event.data['hours']} hours. Its initiative's metrics read "
+            "“stale” until it delivers again, and their below-threshold alerts are held "
+            "back meanwhile: the data stopped, not necessarily the results."
         )
-    return rows
+    else:
+        title = f"{initiative.title}: feed “{name}” came back"
+        body = "It delivered fresh data again; the metrics are computed from it once more."
+    return notification(
+        event,
+        event.kind,
+        [event.data.get("owner"), initiative.delivery_lead_id],
+        title=title,
+        body=body,
+        url=initiative.get_absolute_url(),
+    )
 
 
 @builds(Kind.VERDICT)
-def _verdicts(events: list[Event], context: Context) -> list[Said]:
-    rows = []
-    for event in events:
-        initiative = context.initiatives.get(event.initiative_id)
-        if initiative is None:
-            continue
-        data = event.data
-        rows.append(
-            notification(
-                event,
-                Kind.VERDICT,
-                _named(initiative, "business_owner", "sponsor"),
-                title=(
-                    f"{initiative.title}: {data['name']} now {data['now_label'].lower()} "
-                    f"(was {data['was_label'].lower()})"
-                ),
-                body=data["summary"],
-                url=initiative.get_absolute_url(),
-            )
-        )
-    return rows
+def _verdict(event: Event, initiative: Initiative, context: Context) -> Said:
+    data = event.data
+    return notification(
+        event,
+        Kind.VERDICT,
+        _named(initiative, "business_owner", "sponsor"),
+        title=(
+            f"{initiative.title}: {data['name']} now {data['now_label'].lower()} "
+            f"(was {data['was_label'].lower()})"
+        ),
+        body=data["summary"],
+        url=initiative.get_absolute_url(),
+    )
 
 
 # Reads the builders share ------------------------------------------------------------------
