@@ -23,8 +23,7 @@ It then times, --repeat times each after one untimed round, and prints medians a
     are deleted again between rounds, untimed), against raw SQL that selects the same rows
     and writes the same notifications (checked column by column), and as a later hourly
     run (everything already sent), against the same selections and wording in raw SQL
-    followed by the one look-up of which rows are written (selections alone are printed
-    for reference);
+    followed by the one look-up of which rows are written;
 (b) `notifications.digest.build()` for every digest reader, against raw SQL selecting the
     same content (readers, flags raised and cleared, the week's decisions, conversion by
     quarter, stage limits, the readers' open checklist items and work items);
@@ -247,82 +246,6 @@ def build(args, now) -> None:
 
 
 # Raw SQL: the same rows ----------------------------------------------------------------------
-# Selections both raw passes make, with the filters and bounds of notifications.reminders.
-RAW_MANAGERS = """
-    SELECT DISTINCT u.id FROM portfolio_user u
-    JOIN portfolio_user_groups ug ON ug.user_id = u.id
-    JOIN auth_group g ON g.id = ug.group_id
-    WHERE u.is_active AND g.name = 'programme_manager'
-"""
-RAW_WORK_DUE = """
-    SELECT w.id, w.title, w.due_date, w.assignee_id, w.initiative_id, i.title, i.sponsor_id
-    FROM readiness_prelaunchworkitem w
-    JOIN portfolio_user u ON u.id = w.assignee_id
-    JOIN portfolio_initiative i ON i.id = w.initiative_id
-    WHERE w.status = 'open' AND u.is_active AND w.due_date <= %s
-      AND i.stage <> 'stopped' AND (w.due_date = %s OR w.due_date <= %s)
-"""
-
-
-def raw_reminders(now) -> int:
-    """The reminder pass's five selections, as one person would write them in SQL."""
-    from datetime import date
-
-    from django.db import connection
-
-    from notifications import reminders
-
-    today: date = reminders.local_date(now)
-    soon = today + timedelta(days=reminders.DUE_SOON_DAYS)
-    rows = 0
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT stage, days FROM portfolio_stagelimit")
-        limits = {**reminders.DEFAULT_STAGE_LIMITS, **dict(cursor.fetchall())}
-        review_limit = limits["readiness_review"]
-        cutoff = reminders.day_start(soon + timedelta(days=1 - review_limit))
-        cursor.execute(RAW_MANAGERS)
-        rows += len(cursor.fetchall())
-        cursor.execute(
-            RAW_WORK_DUE,
-            [soon, soon, today],
-        )
-        rows += len(cursor.fetchall())
-        cursor.execute(
-            """
-            SELECT ri.id, t.title, r.opened_at, i.stage, ri.assignee_id, r.id, i.id, i.slug,
-                   i.title, i.sponsor_id
-            FROM readiness_reviewitem ri
-            JOIN readiness_readinessreview r ON r.id = ri.review_id
-            JOIN portfolio_initiative i ON i.id = r.initiative_id
-            JOIN readiness_checklistitemtemplate t ON t.id = ri.template_item_id
-            JOIN portfolio_user u ON u.id = ri.assignee_id
-            WHERE r.outcome = 'open' AND NOT ri.checked AND u.is_active
-              AND i.stage = 'readiness_review' AND r.opened_at < %s
-            """,
-            [cutoff],
-        )
-        rows += len(cursor.fetchall())
-        cursor.execute(
-            """
-            SELECT f.id, f.kind, f.reason, f.raised_at,
-                   EXISTS (SELECT 1 FROM metrics_datafeed d WHERE d.initiative_id = i.id
-                           AND d.is_stale AND d.status = 'active'),
-                   i.id, i.slug, i.title, i.business_owner_id, i.delivery_lead_id, i.sponsor_id
-            FROM portfolio_purgatoryflag f
-            JOIN portfolio_initiative i ON i.id = f.initiative_id
-            LEFT JOIN LATERAL (
-                SELECT s.until FROM notifications_flagsnooze s WHERE s.flag_id = f.id
-                ORDER BY s.at DESC, s.id DESC LIMIT 1
-            ) s ON true
-            WHERE f.cleared_at IS NULL AND f.raised_at <= %s AND i.stage <> 'stopped'
-              AND (s.until IS NULL OR s.until < %s)
-            """,
-            [now - timedelta(days=reminders.FLAG_EVERY_DAYS), today],
-        )
-        rows += len(cursor.fetchall())
-    return rows
-
-
 def raw_first_run(now, *, write: bool = True) -> int:
     """The day's first reminder pass as one person would write it in SQL: the five
     selections with the same filters, each reminder worded once in Python, and every row
@@ -369,10 +292,24 @@ def raw_first_run(now, *, write: bool = True) -> int:
         limits = {**reminders.DEFAULT_STAGE_LIMITS, **dict(cursor.fetchall())}
         review_limit = limits["readiness_review"]
         cutoff = reminders.day_start(soon + timedelta(days=1 - review_limit))
-        cursor.execute(RAW_MANAGERS)
+        cursor.execute(
+            """
+            SELECT DISTINCT u.id FROM portfolio_user u
+            JOIN portfolio_user_groups ug ON ug.user_id = u.id
+            JOIN auth_group g ON g.id = ug.group_id
+            WHERE u.is_active AND g.name = 'programme_manager'
+            """
+        )
         pms = [pk for (pk,) in cursor.fetchall()]
         cursor.execute(
-            RAW_WORK_DUE,
+            """
+            SELECT w.id, w.title, w.due_date, w.assignee_id, w.initiative_id, i.title, i.sponsor_id
+            FROM readiness_prelaunchworkitem w
+            JOIN portfolio_user u ON u.id = w.assignee_id
+            JOIN portfolio_initiative i ON i.id = w.initiative_id
+            WHERE w.status = 'open' AND u.is_active AND w.due_date <= %s
+              AND i.stage <> 'stopped' AND (w.due_date = %s OR w.due_date <= %s)
+            """,
             [soon, soon, today],
         )
         for pk, title, due_date, assignee, initiative, initiative_title, sponsor in cursor:
@@ -652,7 +589,6 @@ def benchmark(args: argparse.Namespace) -> None:
 
     lines = []
     with phase("(a) reminders"):
-        raw, rows = timed(lambda: raw_reminders(now), repeat=args.repeat)
         raw_first, raw_written = timed(
             lambda: raw_first_run(now), repeat=args.repeat, before=forget_reminders
         )
@@ -668,7 +604,7 @@ def benchmark(args: argparse.Namespace) -> None:
         assert unsent == 0, unsent
         candidates = len(reminders.candidates(now=now))
         log(
-            f"  raw SQL rows: {rows:,}; reminder rows: {candidates:,}; raw SQL wrote "
+            f"  reminder rows: {candidates:,}; raw SQL wrote "
             f"{raw_written:,}; first run wrote {counts}"
         )
         assert by_raw == by_remind, (len(by_raw), len(by_remind), len(by_raw ^ by_remind))
@@ -677,8 +613,6 @@ def benchmark(args: argparse.Namespace) -> None:
         lines.append(
             report("remind(), a later hourly run (raw SQL selects, checks sent)", later, raw_later)
         )
-        log(f"  the later run against raw SQL that only selects: {later / raw:.1f}x")
-        log(f"  the first run against raw SQL that only selects: {first / raw:.1f}x")
         forget_reminders()
         first_q = count_queries(lambda: reminders.remind(now=now))
         # Once untimed: five minutes on, a flag raised just short of a whole week is due.
