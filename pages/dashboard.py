@@ -41,7 +41,9 @@ from metrics.display import compared
 from metrics.models import Metric, MetricSnapshot, Verdict
 from pages.listing import (
     ANY_FLAG,
+    CHANGES,
     LAUNCHED_FILTER,
+    NO_COST,
     NO_METRIC,
     NOT_COMPUTED,
     PROGRESS,
@@ -49,9 +51,11 @@ from pages.listing import (
     milestones,
     quarter_bounds,
     quarter_of,
+    recent_since,
 )
 from pages.purgatory import stage_limits
 from portfolio.models import BusinessUnit, FlagKind, Initiative, PurgatoryFlag
+from readiness.queries import RunningCost, running_costs
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +236,14 @@ def by_kind(counts: dict) -> list[dict]:
     ]
 
 
-def verdicts(base: QuerySet, *, counts: dict | None = None, now=None, limit: int = 12) -> dict:
+def verdicts(
+    base: QuerySet,
+    *,
+    counts: dict | None = None,
+    costs: dict[int, RunningCost] | None = None,
+    now=None,
+    limit: int = 12,
+) -> dict:
     """Primary-metric status of launched initiatives: counts per verdict, the launched
     initiatives with no primary metric, those blocked at their gate, and the worst rows.
 
@@ -244,6 +255,7 @@ def verdicts(base: QuerySet, *, counts: dict | None = None, now=None, limit: int
     counts = flag_counts(base) if counts is None else counts
     now = now or timezone.now()
     launched = base.filter(stage__in=LAUNCHED)
+    costs = running_costs(launched) if costs is None else costs
     metrics = Metric.objects.filter(is_primary=True, initiative__in=launched)
     worst_first = Case(
         # A metric whose recompute failed says nothing at all: it needs a person first.
@@ -316,13 +328,13 @@ def verdicts(base: QuerySet, *, counts: dict | None = None, now=None, limit: int
             "count": blocked,
             "query": f"stage={LAUNCHED_FILTER}&flag={FlagKind.BLOCKED_AT_GATE}",
         },
-        "rows": [_status_row(m, now=now) for m in shown],
+        "rows": [_status_row(m, now=now, cost=costs.get(m.initiative_id)) for m in shown],
         "total": len(ranked) + without_metric,
         "launched_query": f"stage={LAUNCHED_FILTER}",
     }
 
 
-def _status_row(metric: Metric, *, now) -> dict:
+def _status_row(metric: Metric, *, now, cost: RunningCost | None = None) -> dict:
     snapshot = metric.latest_snapshot
     flags = {f.kind: f for f in metric.initiative.status_flags}
     figures = compared(
@@ -342,7 +354,48 @@ def _status_row(metric: Metric, *, now) -> dict:
         **figures,
         "below_for": None if below is None else duration(below.problem_since, now),
         "blocked": blocked,
+        "cost": cost,
     }
+
+
+def running_cost(costs: dict[int, RunningCost], *, launched: int) -> dict:
+    """What the launched initiatives in scope cost a month to run, per currency (never one
+    sum across currencies), and how many have no cost on record; each count links to the
+    list of exactly those initiatives."""
+    per_currency: dict[str, list] = {}
+    for cost in costs.values():
+        total = per_currency.setdefault(cost.currency, [0, 0])
+        total[0] += cost.amount
+        total[1] += 1
+    missing = launched - len(costs)
+    return {
+        "per_currency": [
+            {
+                "currency": currency,
+                "amount": amount,
+                "count": n,
+                "query": f"stage={LAUNCHED_FILTER}&running_cost={currency}",
+            }
+            for currency, (amount, n) in sorted(per_currency.items())
+        ],
+        "missing": {
+            "count": missing,
+            "query": f"stage={LAUNCHED_FILTER}&running_cost={NO_COST}",
+        },
+    }
+
+
+def recent_changes(base: QuerySet, *, now) -> list[dict]:
+    """How many initiatives had a gate decision, a flag raised or a flag cleared in the last
+    seven days: one query, with the list's own `changed` filters."""
+    since = recent_since(now)
+    counts = base.annotate(
+        **{f"changed_{key}": rule(since) for key, (_, rule) in CHANGES.items()}
+    ).aggregate(**{key: Count("pk", filter=Q(**{f"changed_{key}": True})) for key in CHANGES})
+    return [
+        {"key": key, "label": label, "count": counts[key], "query": f"changed={key}"}
+        for key, (label, _) in CHANGES.items()
+    ]
 
 
 class MedianWholeDays(Aggregate):
@@ -548,10 +601,11 @@ def version() -> str:
     return hashlib.sha1(repr(row).encode(), usedforsecurity=False).hexdigest()[:16]
 
 
-def kpis(stages: list[dict], counts: dict, total: int) -> list[dict]:
+def kpis(stages: list[dict], counts: dict, total: int, launched: dict) -> list[dict]:
     """The headline figures, each with the list filter that shows exactly the initiatives it
-    counts."""
+    counts; `launched` is what `verdicts` says of the launched initiatives."""
     in_stage = {s["stage"]: s["count"] for s in stages}
+    meeting = next(v for v in launched["counts"] if v["verdict"] == Verdict.MEETING)
 
     def flagged(kind: str) -> int:
         return sum(n for (k, _), n in counts.items() if k == kind)
@@ -562,6 +616,12 @@ def kpis(stages: list[dict], counts: dict, total: int) -> list[dict]:
             "count": in_stage[Stage.WIDE_LAUNCH],
             "label": "in wide launch: in production now",
             "query": f"stage={Stage.WIDE_LAUNCH}",
+            "tone": "ok",
+        },
+        {
+            "count": meeting["count"],
+            "label": f"of {launched['total']} launched meet their ship threshold",
+            "query": meeting["query"],
             "tone": "ok",
         },
         {
@@ -595,13 +655,15 @@ def figures(*, unit=None, sponsor=None) -> dict:
     counts = flag_counts(base)
     flagged_rows, flagged_count = flagged(base, now=now)
     in_stage = time_in_stage(base, now=now)
+    costs = running_costs(base.filter(stage__in=LAUNCHED))
+    launched = verdicts(base, counts=counts, costs=costs, now=now)
     limits = [t["median"] or 0 for t in in_stage] + [t["limit"] or 0 for t in in_stage]
     return {
         "as_of": now,
         "stages": stages,
         "total": total,
         "max_count": max(s["count"] for s in stages) or 1,
-        "kpis": kpis(stages, counts, total),
+        "kpis": kpis(stages, counts, total, launched),
         "conversion": conversion(base),
         "progress_queries": {key: f"progress={key}" for key in PROGRESS},
         "stopped": stopped_reasons(base),
@@ -609,7 +671,11 @@ def figures(*, unit=None, sponsor=None) -> dict:
         "flagged_count": flagged_count,
         "flagged_query": f"flag={ANY_FLAG}",
         "flag_kinds": by_kind(counts),
-        "verdicts": verdicts(base, counts=counts, now=now),
+        "verdicts": launched,
+        "running_cost": running_cost(
+            costs, launched=sum(s["count"] for s in stages if s["stage"] in LAUNCHED)
+        ),
+        "recent_changes": recent_changes(base, now=now),
         "time_in_stage": in_stage,
         "max_median": max(limits) or 1,
         "recent_decisions": list(recent_decisions(base)),

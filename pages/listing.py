@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -37,11 +37,14 @@ from metrics.models import Metric, Verdict
 from pages.forms import ScopeFilter, sponsor_field, unit_field
 from portfolio.models import FlagKind, Initiative, PurgatoryFlag
 from portfolio.queries import PEOPLE
+from readiness.queries import running_cost_currency
 
 ANY_FLAG = "any"
 LAUNCHED_FILTER = "launched"  # narrow or wide launch, as the dashboard's verdict counts see them
 NOT_COMPUTED = "none"  # a primary metric without a snapshot yet
 NO_METRIC = "no_metric"  # no primary metric at all
+NO_COST = "none"  # no running cost on record
+COST = re.compile(r"^(none|[A-Z]{3})$")
 
 
 def _took(transition: str) -> Exists:
@@ -107,6 +110,26 @@ PROGRESS = {
         Q(took_approve_frame=True, took_widen=False) & ~Q(stage=Stage.STOPPED),
     ),
 }
+# What changed lately, as the dashboard counts it and the list filters it: initiatives with
+# a gate decision, a flag raised or a flag cleared in the last seven days.
+RECENT_DAYS = 7
+
+
+def _changed(model, field: str, since: datetime) -> Exists:
+    return Exists(model.objects.filter(initiative=OuterRef("pk"), **{f"{field}__gte": since}))
+
+
+CHANGES = {
+    "decided": ("A gate decision", lambda since: _changed(GateDecision, "decided_at", since)),
+    "flagged": ("A flag raised", lambda since: _changed(PurgatoryFlag, "raised_at", since)),
+    "cleared": ("A flag cleared", lambda since: _changed(PurgatoryFlag, "cleared_at", since)),
+}
+
+
+def recent_since(now: datetime) -> datetime:
+    return now - timedelta(days=RECENT_DAYS)
+
+
 STAGE_ORDER = Case(
     *[When(stage=s, then=Value(i)) for i, s in enumerate([*PATH, Stage.STOPPED])],
     output_field=IntegerField(),
@@ -176,6 +199,17 @@ class ListFilter(ScopeFilter):
         label="Launched in",
         widget=forms.TextInput(attrs={"placeholder": "2026Q3", "size": 7}),
     )
+    changed = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any time"), *((key, label) for key, (label, _) in CHANGES.items())],
+        label=f"In the last {RECENT_DAYS} days",
+    )
+    running_cost = forms.RegexField(
+        regex=COST,
+        required=False,
+        label="Running cost in",
+        widget=forms.TextInput(attrs={"placeholder": "EUR or none", "size": 7}),
+    )
     sort = forms.CharField(required=False, max_length=20)
 
     def __init__(self, *args, **kwargs):
@@ -229,6 +263,14 @@ def initiatives(filters: dict) -> QuerySet:
         qs = qs.annotate(**milestones()).filter(PROGRESS[progress][1])
     if stop_reason := filters.get("stop_reason"):
         qs = qs.filter(stop_reason=stop_reason)
+    if changed := filters.get("changed"):
+        qs = qs.filter(CHANGES[changed][1](recent_since(timezone.now())))
+    if currency := filters.get("running_cost"):
+        qs = qs.annotate(cost_currency=running_cost_currency())
+        if currency == NO_COST:
+            qs = qs.filter(cost_currency__isnull=True)
+        else:
+            qs = qs.filter(cost_currency=currency)
     for name, transition in QUARTER_FILTERS.items():
         if quarter := filters.get(name):
             start, end = quarter_bounds(quarter)

@@ -1,22 +1,31 @@
 """Reads for portfolio pages: each returns what a page needs in a fixed number of queries."""
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
+from django.db.models.functions import Lower
 
 from gates.models import AuditEntry
-from portfolio.models import Initiative, ProposalStatus, ReframeProposal
+from portfolio.models import Initiative, ProposalStatus, PurgatoryFlag, ReframeProposal
 from portfolio.permissions import OWNING_ROLES
 from portfolio.roles import Role
 
 PEOPLE = ("sponsor", "business_owner", "operational_owner", "delivery_lead")
 
 
-def owned_by(user) -> QuerySet:
-    """The initiatives in which the user holds one of the three owner roles."""
-    return (
-        Initiative.objects.select_related("business_unit", *PEOPLE)
-        .filter(Q(business_owner=user) | Q(operational_owner=user) | Q(delivery_lead=user))
-        .order_by("title")
+def mine(user) -> list[Initiative]:
+    """The initiatives `user` holds in one of the three owner roles or sponsors, by title,
+    each with its active flags (`active_flags`). Two queries."""
+    active = PurgatoryFlag.objects.filter(cleared_at__isnull=True).order_by("kind", "pk")
+    return list(
+        Initiative.objects.filter(
+            Q(business_owner=user)
+            | Q(operational_owner=user)
+            | Q(delivery_lead=user)
+            | Q(sponsor=user)
+        )
+        .select_related("business_unit")
+        .prefetch_related(Prefetch("flags", queryset=active, to_attr="active_flags"))
+        .order_by(Lower("title"), "pk")
     )
 
 

@@ -2,15 +2,16 @@
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.db.models import CharField, Count, Exists, OuterRef, Prefetch, Q
+from django.db.models import CharField, Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Cast
 from django.utils import timezone
 
 from portfolio.models import FramingChange, Initiative
 from portfolio.permissions import OWNER_FIELDS, may_own
-from portfolio.queries import owned_by, possible_owners
+from portfolio.queries import mine, possible_owners
 from portfolio.roles import Role
 from readiness.models import (
     PreLaunchWorkItem,
@@ -60,6 +61,7 @@ class MyWorkPage:
     items: list[ReviewItem]
     work_items: list[PreLaunchWorkItem]
     initiatives: list[Initiative]
+    flagged: list[Initiative]
     today: date
     writes: bool
 
@@ -69,12 +71,15 @@ class MyWorkPage:
 
 
 def my_work_page(*, user) -> MyWorkPage:
-    """What `user` is asked for: checklist items of open reviews, open pre-launch work, and
-    the initiatives they own. One query for each list, whatever its length."""
+    """What `user` is asked for: checklist items of open reviews, open pre-launch work, the
+    initiatives they own or sponsor, and which of those are flagged in pilot purgatory. A
+    fixed number of queries, whatever the lists' lengths."""
+    initiatives = mine(user)
     return MyWorkPage(
         items=list(open_items_for(user)),
         work_items=list(open_work_for(user)),
-        initiatives=list(owned_by(user)),
+        initiatives=initiatives,
+        flagged=[i for i in initiatives if i.active_flags],
         today=timezone.localdate(),
         # A viewer named on work still closes none of it.
         writes=may_own(user),
@@ -190,3 +195,48 @@ def work_of(initiative) -> list[dict]:
         }
         for item in items
     ]
+
+
+@dataclass(frozen=True)
+class RunningCost:
+    """What an initiative in production costs a month, as its latest passed readiness
+    review recorded it: cost per transaction times expected monthly volume."""
+
+    amount: Decimal
+    currency: str
+    review_id: int
+
+
+def _costed_items() -> QuerySet:
+    """Numbers items of passed reviews with both figures given, newest decision first."""
+    return ReviewItem.objects.filter(
+        review__outcome=ReviewOutcome.PASSED,
+        template_item__asks_numbers=True,
+        cost_per_transaction__isnull=False,
+        monthly_volume__isnull=False,
+    ).order_by("-review__decided_at", "-review_id", "-pk")
+
+
+def running_cost_currency() -> Subquery:
+    """For an initiative queryset: the currency of its running cost, NULL when none is on
+    record. The list filters on it, so the dashboard's cost figures link to what they sum."""
+    return Subquery(
+        _costed_items().filter(review__initiative=OuterRef("pk")).values("currency")[:1]
+    )
+
+
+def running_costs(initiatives: QuerySet) -> dict[int, RunningCost]:
+    """{initiative id: its running cost} for those with one on record, in one query. An
+    initiative reviewed twice costs what its latest passed review says."""
+    costs: dict[int, RunningCost] = {}
+    rows = (
+        _costed_items()
+        .filter(review__initiative__in=initiatives)
+        .annotate(initiative_id=F("review__initiative_id"))
+        .only("review_id", "cost_per_transaction", "monthly_volume", "currency")
+    )
+    for item in rows:
+        if item.initiative_id not in costs:
+            cost = RunningCost(item.monthly_cost, item.currency, item.review_id)
+            costs[item.initiative_id] = cost
+    return costs

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from django import template
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.timesince import timesince
 
 from metrics.status import fmt
@@ -28,6 +29,15 @@ def exact(value) -> str:
     if isinstance(value, Decimal):
         return f"{value.normalize():f}"
     return str(value)
+
+
+@register.filter
+def person(user) -> str:
+    """A person's name, or "nobody named" marked as missing: one wording for every empty
+    person field on every page."""
+    if not user:
+        return format_html('<span class="missing">nobody named</span>')
+    return format_html("{}", user)
 
 
 @register.filter

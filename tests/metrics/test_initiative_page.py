@@ -223,7 +223,7 @@ def test_feeds_show_their_last_fresh_data_and_their_last_delivery(client, viewer
     assert '<span class="verdict verdict-stale">Stale</span>' in feed("Echo feed")
     assert re.search(r"no fresh data yet · last delivery 2\shours ago", feed("Echo feed"))
     assert "no fresh data yet · no delivery yet" in feed("Silent feed")
-    assert "Owner none named" in feed("Silent feed")
+    assert 'Owner <span class="missing">nobody named</span>' in feed("Silent feed")
     assert "Fresh<" not in feed("Silent feed")
     assert "One-off extract" in feed("March extract")
     assert "Fresh<" not in feed("March extract") and "Stale" not in feed("March extract")

@@ -41,7 +41,7 @@ def test_each_filter_keeps_its_own_empty_labels(db):
     )
     assert list(listing.fields) == [
         "q", "stage", "unit", "owner", "sponsor", "flag", "verdict", "progress", "stop_reason",
-        "cohort", "launched_in", "sort",
+        "cohort", "launched_in", "changed", "running_cost", "sort",
     ]  # fmt: skip
 
 

@@ -23,9 +23,10 @@ from pages import purgatory
 from pages.listing import quarter_bounds
 from portfolio.models import FlagKind, Initiative, User
 from portfolio.roles import Role
-from readiness.models import PreLaunchWorkItem, ReadinessReview
+from readiness.models import PreLaunchWorkItem, ReadinessReview, ReviewItem, ReviewOutcome
 from tests.factories import (
     BusinessUnitFactory,
+    ChecklistItemTemplateFactory,
     DataFeedFactory,
     InitiativeFactory,
     MetricSnapshotFactory,
@@ -333,6 +334,7 @@ def test_the_stuck_kpi_counts_only_initiatives_stuck_in_their_stage(client, exec
     assert [k["label"] for k in response.context["kpis"]] == [
         "initiatives in this view",
         "in wide launch: in production now",
+        "of 1 launched meet their ship threshold",
         "stuck: longer in their stage than its limit",
         "blocked at their next gate by overdue work or an overdue review",
         "stopped with a reason: decisions, not failures",
@@ -802,11 +804,37 @@ def in_review_for(days: int, *, user, **fields):
     return initiative
 
 
+def with_running_cost(initiative, *, per_transaction: str, volume: int, currency: str = "EUR"):
+    """The numbers item of the initiative's passed readiness review gives its running cost;
+    an initiative whose history was imported gets a passed review with that one item."""
+    items = ReviewItem.objects.filter(
+        review__initiative=initiative,
+        review__outcome=ReviewOutcome.PASSED,
+        template_item__asks_numbers=True,
+    )
+    if not items.exists():
+        template_item = ChecklistItemTemplateFactory(asks_numbers=True)
+        review = ReadinessReview.objects.create(
+            initiative=initiative,
+            template=template_item.template,
+            opened_by=initiative.delivery_lead or UserFactory(),
+            opened_at=timezone.now() - timedelta(days=3),
+            outcome=ReviewOutcome.PASSED,
+            decided_at=timezone.now() - timedelta(days=2),
+        )
+        ReviewItem.objects.create(review=review, template_item=template_item, checked=True)
+    updated = items.update(
+        cost_per_transaction=Decimal(per_transaction), monthly_volume=volume, currency=currency
+    )
+    assert updated == 1
+    return initiative
+
+
 def linked_portfolio(*, user, unit, sponsor):
     """Every kind of figure the dashboard shows, several times over: each stage, flags of
     every kind the job raises, stops with reasons (in framing and after), a roll back from
     wide launch, verdicts of every kind, a launch with no primary metric, a launch blocked by
-    overdue work and a review open past its limit."""
+    overdue work, a review open past its limit, and running costs in two currencies."""
     people = {"business_unit": unit, "sponsor": sponsor}
     for days in (3, 40):
         in_stage(Stage.FRAME, user=user, days_ago=days, **people)
@@ -814,10 +842,17 @@ def linked_portfolio(*, user, unit, sponsor):
         in_stage(Stage.THIN_SLICE, user=user, days_ago=days, business_owner=None, **people)
     in_stage(Stage.READINESS_REVIEW, user=user, **people)
     in_review_for(45, user=user, **people)
-    with_verdict(Stage.NARROW_LAUNCH, Verdict.BELOW, user=user, title="Narrow below", **people)
+    below = with_verdict(
+        Stage.NARROW_LAUNCH, Verdict.BELOW, user=user, title="Narrow below", **people
+    )
+    with_running_cost(below, per_transaction="0.04", volume=20_000)
     with_verdict(Stage.NARROW_LAUNCH, None, user=user, title="Narrow not computed", **people)
-    with_verdict(Stage.WIDE_LAUNCH, Verdict.MEETING, user=user, title="Wide meeting", **people)
-    with_verdict(Stage.WIDE_LAUNCH, Verdict.STALE, user=user, title="Wide stale", **people)
+    meeting = with_verdict(
+        Stage.WIDE_LAUNCH, Verdict.MEETING, user=user, title="Wide meeting", **people
+    )
+    with_running_cost(meeting, per_transaction="0.50", volume=3_000)
+    stale = with_verdict(Stage.WIDE_LAUNCH, Verdict.STALE, user=user, title="Wide stale", **people)
+    with_running_cost(stale, per_transaction="1.25", volume=1_000, currency="USD")
     with_verdict(Stage.NARROW_LAUNCH, Verdict.ERROR, user=user, title="Narrow error", **people)
     no_metric = in_stage(Stage.WIDE_LAUNCH, user=user, title="Wide, no metric", **people)
     Metric.objects.filter(initiative=no_metric).delete()
@@ -831,7 +866,8 @@ def linked_portfolio(*, user, unit, sponsor):
 
 
 def is_initiative_page(href: str) -> bool:
-    return re.fullmatch(r"/initiatives/[-\w]+/", href) is not None
+    """An initiative's page or its review's: a title, or a figure linked to its source."""
+    return re.fullmatch(r"/initiatives/[-\w]+/(reviews/\d+/)?", href) is not None
 
 
 @pytest.mark.parametrize("scoped", [False, True])
@@ -862,14 +898,17 @@ def test_every_link_on_a_number_lists_exactly_that_many_initiatives(
         assert listed(client, href) == expected, (href, text)
         checked.append((href, cls, text))
 
-    # KPIs 5, funnel 6, conversion 5, flag kinds 6 and "all flagged" 1, verdicts 6 (five
+    # KPIs 6, funnel 6, conversion 5, flag kinds 6 and "all flagged" 1, verdicts 6 (five
     # verdicts and "not computed") + "no primary metric" + "blocked" + the launched total,
-    # time in stage 5, stop reasons 3, cohorts 4 x 4 and launches 4.
-    assert len(checked) == 5 + 6 + 5 + 7 + 9 + 5 + 3 + 16 + 4
+    # time in stage 5, stop reasons 3, cohorts 4 x 4 and launches 4, the last 7 days' changes
+    # 3, running costs in EUR and USD and the launches without one 3, and "all flagged" again
+    # under "Who is stuck" 1.
+    assert len(checked) == 6 + 6 + 5 + 7 + 9 + 5 + 3 + 16 + 4 + 3 + 3 + 1
     kpis = [numbers(text)[0] for _, cls, text in checked if cls == "kpi"]
-    # Per unit: 19 initiatives, 3 in wide launch now; stuck: a frame at 40 days, two thin
-    # slices past 90, the review at 45; blocked: the overdue work and the late review.
-    assert kpis == [n * (1 if scoped else 2) for n in (19, 3, 4, 2, 4)]
+    # Per unit: 19 initiatives, 3 in wide launch now, 2 launched meeting their threshold;
+    # stuck: a frame at 40 days, two thin slices past 90, the review at 45; blocked: the
+    # overdue work and the late review.
+    assert kpis == [n * (1 if scoped else 2) for n in (19, 3, 2, 4, 2, 4)]
 
 
 # Who sees it ---------------------------------------------------------------------------------
@@ -972,6 +1011,81 @@ def test_the_dashboard_renders_without_a_cache(client, executive, manager, monke
         raise ConnectionError("cache down")
 
     monkeypatch.setattr("pages.dashboard.cache.get", broken)
+    # The process then does without the cache for a while; later tests start with it again.
+    monkeypatch.setattr("pages.dashboard._cache_paused_until", 0.0)
     response = dashboard(client, executive)
 
     assert funnel(response)[Stage.THIN_SLICE] == 1
+
+
+# Running cost ---------------------------------------------------------------------------------
+def test_running_cost_of_launched_initiatives_is_summed_per_currency(client, executive, manager):
+    eur = with_verdict(Stage.WIDE_LAUNCH, Verdict.MEETING, user=manager, title="A euro")
+    with_running_cost(eur, per_transaction="0.04", volume=20_000)
+    other = with_verdict(Stage.NARROW_LAUNCH, Verdict.BELOW, user=manager, title="B euro")
+    with_running_cost(other, per_transaction="0.50", volume=3_000)
+    usd = with_verdict(Stage.NARROW_LAUNCH, Verdict.MEETING, user=manager, title="C dollar")
+    with_running_cost(usd, per_transaction="1.25", volume=1_000, currency="USD")
+    with_verdict(Stage.WIDE_LAUNCH, Verdict.MEETING, user=manager, title="D no cost")
+    piloting = with_verdict(Stage.THIN_SLICE, Verdict.MEETING, user=manager, title="E pilot")
+
+    response = dashboard(client, executive)
+
+    cost = response.context["running_cost"]
+    assert [(c["currency"], c["amount"], c["count"]) for c in cost["per_currency"]] == [
+        ("EUR", Decimal("2300.00"), 2),
+        ("USD", Decimal("1250.00"), 1),
+    ]
+    assert cost["missing"]["count"] == 1
+    rows = {r["initiative"].title: r["cost"] for r in response.context["verdicts"]["rows"]}
+    assert rows["A euro"].amount == Decimal("800.00") and rows["A euro"].currency == "EUR"
+    assert rows["D no cost"] is None
+    assert piloting.title not in rows
+    html = response.content.decode()
+    assert "EUR 2,300</strong> a month for" in html and "USD 1,250</strong>" in html
+    assert "EUR 3,550" not in html  # never one sum across currencies
+
+
+def test_running_cost_is_the_latest_passed_reviews(client, executive, manager):
+    """A failed review's figures are not the cost of what runs; the passed one's are."""
+    launched = launched_after_a_failed_review(user=manager, overdue_days=-5)
+    with_running_cost(launched, per_transaction="0.10", volume=1_000)
+    ReviewItem.objects.filter(
+        review__initiative=launched,
+        review__outcome=ReviewOutcome.FAILED,
+        template_item__asks_numbers=True,
+    ).update(cost_per_transaction=Decimal("9"), monthly_volume=1_000, currency="GBP")
+
+    response = dashboard(client, executive)
+
+    cost = response.context["running_cost"]
+    assert [(c["currency"], c["amount"]) for c in cost["per_currency"]] == [
+        ("EUR", Decimal("100.00"))
+    ]
+    assert listed(client, "/initiatives/?running_cost=GBP") == 0
+    assert listed(client, "/initiatives/?running_cost=EUR") == 1
+
+
+# What changed lately --------------------------------------------------------------------------
+def test_the_last_seven_days_count_decisions_and_flags_raised_and_cleared(
+    client, executive, manager
+):
+    in_stage(Stage.THIN_SLICE, user=manager, days_ago=2, title="Decided lately")
+    in_stage(Stage.THIN_SLICE, user=manager, days_ago=10, title="Decided long ago")
+    now = timezone.now()
+    old = InitiativeFactory(title="Flagged long ago")
+    PurgatoryFlagFactory(initiative=old, raised_at=now - timedelta(days=9))
+    PurgatoryFlagFactory(
+        initiative=old,
+        kind=FlagKind.NO_SUCCESS_METRIC,
+        raised_at=now - timedelta(days=20),
+        cleared_at=now - timedelta(days=1),
+    )
+    PurgatoryFlagFactory(initiative=InitiativeFactory(), raised_at=now - timedelta(days=6))
+
+    response = dashboard(client, executive)
+
+    changes = {c["key"]: c["count"] for c in response.context["recent_changes"]}
+    assert changes == {"decided": 1, "flagged": 1, "cleared": 1}
+    for key, count in changes.items():
+        assert listed(client, f"/initiatives/?changed={key}") == count

@@ -84,7 +84,7 @@ def test_list_flags_an_initiative_without_business_owner(client, viewer):
     client.force_login(viewer)
     body = client.get("/initiatives/").content.decode()
     assert "Orphan pilot" in body
-    assert "none named" in body
+    assert "nobody named" in body
 
 
 def test_list_filters_by_stage_and_business_unit(client, viewer, manager):

@@ -7,7 +7,7 @@ from django.utils import timezone
 from gates.stages import Transition as T
 from readiness import queries
 from readiness.models import PreLaunchWorkItem
-from tests.factories import InitiativeFactory
+from tests.factories import InitiativeFactory, PurgatoryFlagFactory
 from tests.readiness.helpers import ASSIGNMENT, decide
 
 
@@ -48,3 +48,31 @@ def test_my_work_costs_as_many_queries_for_two_initiatives_as_for_one(initiative
     InitiativeFactory(framed=True, delivery_lead=cast.delivery_lead)
     assert len(queries.my_work_page(user=cast.delivery_lead).initiatives) == 2
     assert cost() == one
+
+
+def test_my_flagged_initiatives_are_mine_in_any_owner_role_or_as_sponsor(cast):
+    """An owner sees their own initiatives in pilot purgatory, with why; not others'."""
+    owned = InitiativeFactory(title="Owned", business_owner=cast.other_owner)
+    sponsored = InitiativeFactory(title="sponsored", sponsor=cast.other_owner)
+    led = InitiativeFactory(title="Led", delivery_lead=cast.other_owner)
+    someone_elses = InitiativeFactory(title="Elsewhere")
+    for initiative in (owned, sponsored, someone_elses):
+        PurgatoryFlagFactory(initiative=initiative)
+    PurgatoryFlagFactory(initiative=led, cleared_at=timezone.now())  # cleared: not flagged
+
+    page = queries.my_work_page(user=cast.other_owner)
+
+    assert [i.title for i in page.initiatives] == ["Led", "Owned", "sponsored"]
+    assert page.flagged == [owned, sponsored]
+    assert [f.kind for f in page.flagged[0].active_flags] == ["stuck"]
+
+
+def test_my_work_page_shows_my_flagged_initiatives_with_the_reason(client, cast):
+    flagged = InitiativeFactory(title="Supplier triage", business_owner=cast.other_owner)
+    PurgatoryFlagFactory(initiative=flagged, reason="120 days in thin slice; the limit is 90.")
+    client.force_login(cast.other_owner)
+
+    html = client.get("/my-work/").content.decode()
+
+    assert "Your initiatives in pilot purgatory" in html
+    assert "120 days in thin slice; the limit is 90." in html
