@@ -81,7 +81,7 @@ def _flags(field: str, start: datetime, end: datetime) -> dict:
     """Flags raised (or cleared) in the period, newest first: the first SHOWN and the count,
     in one query (the window's count is taken before the limit)."""
     flags = (
-        PurgatoryFlag.objects.filter(**{f"{field}__gte": start, f"{field}__lt": end})
+        PurgatoryFlag.objects.filter(**{f"{field}__gt": start, f"{field}__lte": end})
         .annotate(total=Window(Count("pk")))
         .order_by(f"-{field}", "-pk")
         .values_list("kind", "reason", field, "initiative__title", "initiative__slug", "total")
@@ -105,7 +105,7 @@ def _decisions(start: datetime, end: datetime) -> tuple[dict, dict, dict]:
     """(decisions, launches, stops) of the period, newest first, from one query. A launch is
     a move forward into narrow or wide launch (a roll back from wide to narrow is none)."""
     rows = (
-        GateDecision.objects.filter(decided_at__gte=start, decided_at__lt=end)
+        GateDecision.objects.filter(decided_at__gt=start, decided_at__lte=end)
         .order_by("-decided_at", "-pk")
         .values_list(
             "transition", "from_stage", "to_stage", "decided_at", "rationale", "stop_reason",
@@ -290,6 +290,7 @@ def build(*, now: datetime | None = None, users: Iterable | None = None) -> list
     readers = list(preferences.digest_readers() if users is None else users)
     if not readers:
         return []
+    # The week up to and including `now`: a flag the job raised at this very moment is news.
     start = now - PERIOD
     decisions, launches, stops = _decisions(start, now)
     sections = {

@@ -208,7 +208,7 @@ class ListFilter(ScopeFilter):
         regex=COST,
         required=False,
         label="Running cost in",
-        widget=forms.TextInput(attrs={"placeholder": "EUR or none", "size": 7}),
+        widget=forms.TextInput(attrs={"placeholder": "EUR or none", "size": 11}),
     )
     sort = forms.CharField(required=False, max_length=20)
 

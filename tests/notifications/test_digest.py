@@ -138,6 +138,23 @@ def test_the_digest_tells_what_the_past_seven_days_brought(week, executive):
     assert data["period"] == {"from": "23 Nov 2026", "to": "30 Nov 2026"}
 
 
+def test_the_week_ends_at_the_moment_of_the_digest_and_includes_it(manager, executive):
+    """A flag the job raised in the same moment (the demo does both at once) is news; one
+    raised exactly seven days before belongs to last week's digest."""
+    PurgatoryFlagFactory(initiative=InitiativeFactory(title="Now"), raised_at=NOW)
+    PurgatoryFlagFactory(
+        initiative=InitiativeFactory(title="Last week"), raised_at=NOW - timedelta(days=7)
+    )
+    decision(
+        InitiativeFactory(title="Decided now"), Transition.APPROVE_FRAME, days_ago=0, by=manager
+    )
+
+    data = of(executive, digest.build(now=NOW)).data
+
+    assert titles(data["flags_raised"]) == ["Now"]
+    assert titles(data["decisions"]) == ["Decided now"]
+
+
 def test_every_item_links_to_gantry_with_an_absolute_url(settings, week, executive):
     settings.GANTRY_BASE_URL = "https://gantry.example.com"
     data = of(executive, digest.build(now=NOW)).data
