@@ -78,6 +78,7 @@ urlpatterns = [
         name="work-reopen",
     ),
     path("my-work/", readiness_views.my_work, name="my-work"),
+    path("people/suggest/", views.people_suggest, name="people-suggest"),
     path("healthz", health.healthz, name="healthz"),
     path("livez", health.livez, name="livez"),
     path(

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from django import forms
-from django.contrib.auth import get_user_model
 from django.db.models import (
     Case,
     Count,
@@ -34,9 +33,9 @@ from gates.models import GateDecision
 from gates.stages import LAUNCHED, PATH, Stage, StopReason
 from gates.stages import Transition as T
 from metrics.models import Metric, Verdict
-from pages.forms import ScopeFilter, sponsor_field, unit_field
+from pages.forms import PersonFilter, ScopeFilter, unit_field
 from portfolio.models import FlagKind, Initiative, PurgatoryFlag
-from portfolio.queries import PEOPLE
+from portfolio.queries import PEOPLE, owners_named, sponsors_named
 from readiness.queries import running_cost_currency
 
 ANY_FLAG = "any"
@@ -160,10 +159,8 @@ class ListFilter(ScopeFilter):
         choices=[("", "All stages"), *Stage.choices, (LAUNCHED_FILTER, "Narrow or wide launch")],
     )
     unit = unit_field("All units")
-    owner = forms.ModelChoiceField(
-        required=False, queryset=get_user_model().objects.none(), empty_label="Anyone"
-    )
-    sponsor = sponsor_field("Any sponsor")
+    owner = PersonFilter(owners_named, kind="owner", label="Owner")
+    sponsor = PersonFilter(sponsors_named, kind="sponsor", label="Sponsor")
     flag = forms.ChoiceField(
         required=False,
         choices=[("", "Any or none"), (ANY_FLAG, "Any flag"), *FlagKind.choices],
@@ -208,20 +205,9 @@ class ListFilter(ScopeFilter):
         regex=COST,
         required=False,
         label="Running cost in",
-        widget=forms.TextInput(attrs={"placeholder": "EUR or none", "size": 11}),
+        widget=forms.TextInput(attrs={"placeholder": "EUR, none", "size": 9}),
     )
     sort = forms.CharField(required=False, max_length=20)
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        owners = get_user_model().objects.filter(
-            Q(business_owned_initiatives__isnull=False)
-            | Q(operated_initiatives__isnull=False)
-            | Q(delivered_initiatives__isnull=False)
-        )
-        self.fields["owner"].queryset = (
-            get_user_model().objects.filter(pk__in=owners.values("pk")).order_by("first_name")
-        )
 
 
 def initiatives(filters: dict) -> QuerySet:

@@ -22,10 +22,11 @@ from metrics.queries import recent_snapshots
 from notifications import snooze
 from notifications.forms import SnoozeForm
 from pages import dashboard, listing
-from pages.forms import DashboardFilter
+from pages.forms import SUGGESTIONS, DashboardFilter, people_matching, person_label
 from portfolio import permissions, queries, services
 from portfolio.models import FlagKind, Initiative
 from portfolio.permissions import may_decide_review, may_own
+from portfolio.queries import owners_named, sponsors_named
 from portfolio.roles import is_programme_manager
 from readiness import queries as review_queries
 from readiness.forms import AssignForm, AssignManyForm, CheckForm
@@ -109,6 +110,20 @@ LIST_COLUMNS = [
     ("flags", "Flags", ""),
 ]
 LIST_PAGE_SIZE = 50
+
+
+# The people a person filter offers, by the field's kind.
+PERSON_KINDS = {"owner": owners_named, "sponsor": sponsors_named}
+
+
+def suggest_people(kind: str, text: str) -> list[dict]:
+    """Up to `SUGGESTIONS` people of `kind` ("owner" or "sponsor") whose name or username
+    starts with `text`, as the list's person boxes offer them while one types."""
+    text = text.strip()[:150]
+    if not text:
+        return []
+    people = people_matching(PERSON_KINDS[kind](), text)[:SUGGESTIONS]
+    return [{"id": person.pk, "label": person_label(person)} for person in people]
 
 
 def list_filters(params: QueryDict) -> tuple[listing.ListFilter, dict]:

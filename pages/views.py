@@ -37,6 +37,16 @@ def initiative_list(request):
     return render(request, "portfolio/initiative_list.html", page.context())
 
 
+def people_suggest(request):
+    """The people a person filter offers as one types (?kind=owner|sponsor&q=...), as JSON."""
+    kind = request.GET.get("kind", "")
+    if kind not in selectors.PERSON_KINDS:
+        return JsonResponse(
+            {"error": f"kind must be one of: {', '.join(selectors.PERSON_KINDS)}."}, status=400
+        )
+    return JsonResponse({"people": selectors.suggest_people(kind, request.GET.get("q", ""))})
+
+
 def initiative_export(request):
     """The filtered list as CSV, safe to open in a spreadsheet."""
     _, filters = selectors.list_filters(request.GET)

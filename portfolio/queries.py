@@ -59,6 +59,14 @@ def sponsors_named() -> QuerySet:
     )
 
 
+def owners_named() -> QuerySet:
+    """The people named in an owner role of some initiative: the owner filter's people."""
+    named = Q()
+    for field in ("business_owner", "operational_owner", "delivery_lead"):
+        named |= Q(pk__in=Initiative.objects.filter(**{f"{field}__isnull": False}).values(field))
+    return get_user_model().objects.filter(named).order_by("first_name", "username")
+
+
 def possible_sponsors() -> QuerySet:
     """Who may sponsor: active executives and programme managers."""
     roles = [Role.EXECUTIVE, Role.PROGRAMME_MANAGER]

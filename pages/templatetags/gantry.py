@@ -36,7 +36,7 @@ def person(user) -> str:
     """A person's name, or "nobody named" marked as missing: one wording for every empty
     person field on every page."""
     if not user:
-        return format_html('<span class="missing">nobody named</span>')
+        return format_html('<span class="missing">{}</span>', "nobody named")
     return format_html("{}", user)
 
 

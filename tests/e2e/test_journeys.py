@@ -8,7 +8,7 @@ from gates.stages import Stage
 from portfolio.models import Initiative
 from portfolio.roles import Role
 from tests.e2e.conftest import login
-from tests.factories import BusinessUnitFactory, UserFactory
+from tests.factories import BusinessUnitFactory, InitiativeFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -54,3 +54,25 @@ def test_manager_creates_frames_and_approves_gate_one(browser_page):
     decision = GateDecision.objects.get(initiative=initiative)
     assert decision.decided_by.username == "pm"
     assert decision.from_stage == Stage.FRAME and decision.to_stage == Stage.THIN_SLICE
+
+
+def test_the_owner_box_suggests_people_as_one_types_and_filters_by_the_choice(browser_page):
+    page = browser_page
+    UserFactory(username="pm", role=Role.PROGRAMME_MANAGER)
+    grace = UserFactory(username="grace", first_name="Grace", last_name="Hopper")
+    InitiativeFactory(title="Compiler assistant", business_owner=grace)
+    InitiativeFactory(title="Someone else's pilot")
+    login(page, "pm", "correct-horse-battery")
+
+    page.goto(page.base_url + "/initiatives/")
+    box = page.get_by_role("combobox", name="Owner", exact=True)
+    box.press_sequentially("hop")
+    suggestions = page.locator("#owner-suggestions option")
+    expect(suggestions).to_have_count(1)
+    expect(suggestions.first).to_have_attribute("value", "Grace Hopper (grace)")
+    box.fill("Grace Hopper (grace)")
+    box.press("Enter")
+
+    expect(page.locator("tbody tr")).to_have_count(1)
+    expect(page.locator("tbody")).to_contain_text("Compiler assistant")
+    expect(box).to_have_value("Grace Hopper (grace)")

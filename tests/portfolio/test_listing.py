@@ -596,3 +596,102 @@ def test_list_and_export_queries_do_not_grow_with_the_portfolio(client, executiv
 
     assert Initiative.objects.count() == 500
     assert count_queries(client, url) == small
+
+
+# Person filters -------------------------------------------------------------------------------
+@pytest.fixture
+def owners(db):
+    """Two owners who share a name, and a third."""
+    return {
+        "ada": UserFactory(username="ada", first_name="Ada", last_name="Lovelace"),
+        "ada2": UserFactory(username="ada2", first_name="Ada", last_name="Lovelace"),
+        "grace": UserFactory(username="grace", first_name="Grace", last_name="Hopper"),
+    }
+
+
+def owned(owners):
+    return {
+        name: InitiativeFactory(title=f"Owned by {name}", business_owner=person)
+        for name, person in owners.items()
+    }
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["{pk}", "Grace Hopper (grace)", "grace", "GRACE HOPPER", "  grace hopper ", "hop", "gr"],
+)
+def test_the_owner_filter_takes_an_id_a_suggestion_a_username_or_a_full_name(
+    client, viewer, owners, typed
+):
+    owned(owners)
+    client.force_login(viewer)
+
+    response = client.get("/initiatives/", {"owner": typed.format(pk=owners["grace"].pk)})
+
+    assert [i.title for i in response.context["page"]] == ["Owned by grace"]
+    assert 'value="Grace Hopper (grace)"' in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("typed", "error"),
+    [
+        ("Ada Lovelace", "More than one owner matches “Ada Lovelace”"),
+        ("lov", "More than one owner matches “lov”"),
+        ("Nobody Here", "No owner matches “Nobody Here”; showing every owner."),
+        ("999999", "No owner matches “999999”"),
+    ],
+)
+def test_an_unknown_or_ambiguous_owner_is_said_and_filters_nothing(
+    client, viewer, owners, typed, error
+):
+    owned(owners)
+    client.force_login(viewer)
+
+    response = client.get("/initiatives/", {"owner": typed})
+
+    assert response.context["page"].paginator.count == 3
+    assert error in response.content.decode()
+
+
+def test_the_list_renders_no_person_options(client, viewer, owners):
+    """The page does not list every owner and sponsor: they are suggested as one types."""
+    owned(owners)
+    client.force_login(viewer)
+
+    html = client.get("/initiatives/").content.decode()
+
+    assert "Lovelace" not in html.split("<table", 1)[0]  # not in the filters
+    assert 'list="owner-suggestions"' in html and 'list="sponsor-suggestions"' in html
+
+
+def test_suggestions_offer_people_of_the_kind_whose_name_starts_with_the_text(
+    client, viewer, owners
+):
+    owned(owners)
+    sponsor = UserFactory(username="lola", first_name="Lola", last_name="Sponsor")
+    InitiativeFactory(sponsor=sponsor)
+    UserFactory(username="adam", first_name="Adam", last_name="Nobody")  # owns nothing
+    client.force_login(viewer)
+
+    def suggest(kind, q):
+        response = client.get("/people/suggest/", {"kind": kind, "q": q})
+        assert response.status_code == 200
+        return [p["label"] for p in response.json()["people"]]
+
+    assert suggest("owner", "ad") == ["Ada Lovelace (ada)", "Ada Lovelace (ada2)"]
+    assert suggest("owner", "hop") == ["Grace Hopper (grace)"]  # the last name
+    assert suggest("owner", "lo") == ["Ada Lovelace (ada)", "Ada Lovelace (ada2)"]
+    assert suggest("sponsor", "lo") == ["Lola Sponsor (lola)"]
+    assert suggest("owner", " ") == []
+
+
+def test_suggestions_answer_a_bad_kind_with_a_json_error(client, viewer):
+    client.force_login(viewer)
+    response = client.get("/people/suggest/", {"kind": "everyone", "q": "a"})
+    assert response.status_code == 400
+    assert response.json() == {"error": "kind must be one of: owner, sponsor."}
+
+
+def test_suggestions_need_a_login(client):
+    response = client.get("/people/suggest/", {"kind": "owner", "q": "a"})
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
