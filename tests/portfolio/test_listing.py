@@ -695,3 +695,13 @@ def test_suggestions_answer_a_bad_kind_with_a_json_error(client, viewer):
 def test_suggestions_need_a_login(client):
     response = client.get("/people/suggest/", {"kind": "owner", "q": "a"})
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+@pytest.mark.parametrize(("query", "opened"), [("", False), ("stage=frame", False),
+                                               ("progress=left_frame", True),
+                                               ("running_cost=none", True)])  # fmt: skip
+def test_the_less_used_filters_fold_away_unless_one_is_set(client, viewer, query, opened):
+    client.force_login(viewer)
+    html = client.get(f"/initiatives/?{query}").content.decode()
+    assert ('<details class="more-filters" open>' in html) is opened
+    assert "<summary>More filters</summary>" in html
