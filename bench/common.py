@@ -109,6 +109,28 @@ def add_database_arguments(parser: argparse.ArgumentParser, suffix: str) -> None
     )
 
 
+def add_quick_argument(parser: argparse.ArgumentParser, scale: dict[str, int]) -> None:
+    """--quick: the same code paths and load shape at a reduced `scale` (argument name to
+    value), so a run takes a few minutes on the 2-core machine."""
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a reduced scale, same code paths: "
+        + ", ".join(f"--{name.replace('_', '-')} {n:,}" for name, n in scale.items()),
+    )
+
+
+def apply_quick(args: argparse.Namespace, scale: dict[str, int]) -> None:
+    if getattr(args, "quick", False):
+        vars(args).update(scale)
+
+
+def ratio_line(name: str, value: float, goal: float, *, at_least: bool = False) -> str:
+    """One goal's figure, in the form every benchmark ends with, e.g.
+    `ratio: recompute_full 1.42 (goal <= 1.5)`: grep "^ratio:" to check every goal."""
+    return f"ratio: {name} {value:.2f} (goal {'>=' if at_least else '<='} {goal:g})"
+
+
 class BenchDatabase:
     """A PostgreSQL database that a benchmark creates, owns and drops."""
 

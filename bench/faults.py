@@ -38,11 +38,20 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.common import add_database_arguments, log, phase, run_in_own_database
+from bench.common import (
+    add_database_arguments,
+    add_quick_argument,
+    apply_quick,
+    log,
+    phase,
+    ratio_line,
+    run_in_own_database,
+)
 from tests.faults import stack as faults
 
 FAULTS = ("pool-kill", "worker-kill", "redis-restart", "redis-hang", "postgres-restart")
 THROUGHPUT_GOAL = 0.8
+QUICK = {"timeout": 90, "hang": 3, "baseline": 5}
 
 
 @dataclass
@@ -88,8 +97,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--keep-logs", action="store_true", help="keep the processes' log files at the end"
     )
+    add_quick_argument(parser, QUICK)
     add_database_arguments(parser, "faults")
     args = parser.parse_args(argv)
+    apply_quick(args, QUICK)
     args.faults = [name.strip() for name in args.faults.split(",") if name.strip()]
     unknown = set(args.faults) - set(FAULTS)
     if unknown:
@@ -336,6 +347,15 @@ def report(args, outcomes: list[Outcome], throughput: dict | None, *, tick) -> N
         f"agree within {goal} s of the fault's end"
     )
     print(f"  {'fault':<18} {'lasted':>8} {'agreed after':>14}  {'goal':<6} observations")
+    # One line per goal at the end: seconds to agree (a miss counts as the whole timeout).
+    ratios = [
+        ratio_line(
+            f"recovery_seconds_{o.fault.replace('-', '_')}",
+            args.timeout if o.recovered is None else o.recovered,
+            goal,
+        )
+        for o in outcomes
+    ]
     for o in outcomes:
         if o.recovered is None:
             agreed, verdict = f"> {args.timeout:.0f} s", "MISSED"
@@ -347,6 +367,7 @@ def report(args, outcomes: list[Outcome], throughput: dict | None, *, tick) -> N
         for note in o.notes:
             print(f"      {note}")
     if throughput is None:
+        print("\n".join(ratios))
         return
     before, during = throughput["before"], throughput["during"]
     ratio = during / before if before else 0.0
@@ -366,6 +387,8 @@ def report(args, outcomes: list[Outcome], throughput: dict | None, *, tick) -> N
             f"refused; latency median {throughput['median'] * 1000:.0f} ms, "
             f"max {throughput['max'] * 1000:.0f} ms"
         )
+    ratios.append(ratio_line("ingest_during_redis_hang", ratio, THROUGHPUT_GOAL, at_least=True))
+    print("\n".join(ratios))
 
 
 if __name__ == "__main__":

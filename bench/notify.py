@@ -43,13 +43,17 @@ import numpy as np
 
 from bench.common import (
     add_database_arguments,
+    add_quick_argument,
+    apply_quick,
     log,
     phase,
+    ratio_line,
     run_in_own_database,
     server_version,
 )
 
 GOAL = 3.0
+QUICK = {"initiatives": 1_000, "people": 100, "repeat": 3}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -60,8 +64,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--people", type=int, default=400, help="people (400)")
     parser.add_argument("--repeat", type=int, default=7, help="timed rounds of each pass (7)")
     parser.add_argument("--seed", type=int, default=1)
+    add_quick_argument(parser, QUICK)
     add_database_arguments(parser, "notify")
     args = parser.parse_args(argv)
+    apply_quick(args, QUICK)
     if args.initiatives < 10 or args.people < 40 or args.repeat < 1:
         parser.error("need at least 10 initiatives, 40 people and one round")
     return args
@@ -545,8 +551,9 @@ def count_queries(run) -> int:
     return len(seen)
 
 
-def report(label: str, orm: float, raw: float) -> str:
+def report(label: str, orm: float, raw: float, *, name: str, ratios: list[str]) -> str:
     ratio = orm / raw if raw else float("inf")
+    ratios.append(ratio_line(name, ratio, GOAL))
     mark = "ok" if ratio <= GOAL else f"above the {GOAL:g}x goal"
     line = f"{label}: {orm * 1000:8.1f} ms vs raw SQL {raw * 1000:7.1f} ms = {ratio:4.1f}x ({mark})"
     log(line)
@@ -587,7 +594,7 @@ def benchmark(args: argparse.Namespace) -> None:
             )
         )  # fmt: skip
 
-    lines = []
+    lines, ratios = [], []
     with phase("(a) reminders"):
         raw_first, raw_written = timed(
             lambda: raw_first_run(now), repeat=args.repeat, before=forget_reminders
@@ -609,9 +616,23 @@ def benchmark(args: argparse.Namespace) -> None:
         )
         assert by_raw == by_remind, (len(by_raw), len(by_remind), len(by_raw ^ by_remind))
         assert not any(again[k] for k in ("due", "escalation", "flag_reminder")), again
-        lines.append(report("remind(), the day's first run (raw SQL writes too)", first, raw_first))
         lines.append(
-            report("remind(), a later hourly run (raw SQL selects, checks sent)", later, raw_later)
+            report(
+                "remind(), the day's first run (raw SQL writes too)",
+                first,
+                raw_first,
+                name="reminders_first",
+                ratios=ratios,
+            )
+        )
+        lines.append(
+            report(
+                "remind(), a later hourly run (raw SQL selects, checks sent)",
+                later,
+                raw_later,
+                name="reminders_hourly",
+                ratios=ratios,
+            )
         )
         forget_reminders()
         first_q = count_queries(lambda: reminders.remind(now=now))
@@ -631,7 +652,15 @@ def benchmark(args: argparse.Namespace) -> None:
             f"cleared {sample['flags_cleared']['count']}, launches "
             f"{sample['launches']['count']}, stops {sample['stops']['count']}"
         )
-        lines.append(report(f"digest.build() for {len(readers)} readers", built_time, raw_d))
+        lines.append(
+            report(
+                f"digest.build() for {len(readers)} readers",
+                built_time,
+                raw_d,
+                name="digest",
+                ratios=ratios,
+            )
+        )
         every = count_queries(lambda: digest.build(now=now))
         one = count_queries(lambda: digest.build(now=now, users=readers[:1]))
         line = (
@@ -644,6 +673,8 @@ def benchmark(args: argparse.Namespace) -> None:
     print("\nSummary")
     for line in lines:
         print("  " + line)
+    for line in ratios:
+        print(line)
 
 
 def main(argv: list[str] | None = None) -> None:

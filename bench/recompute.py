@@ -14,20 +14,25 @@ It then times, alternately and --repeat times each after one warm-up,
 
 - `metrics.status.recompute()` for all metrics: the aggregate queries, the verdicts and
   statistics in Python, and the writes of 20,000 snapshots and of `latest_snapshot`;
-- the raw SQL that computes the same aggregates in one GROUP BY (all rows fetched):
+- the raw SQL that computes the same aggregates in one GROUP BY (all rows fetched), with
+  the same bounds recompute applies: each metric's own window, and the widest window
+  bounding the scan before the join:
 
       SELECT metric_id, cohort, count(*), avg(value), sum(value), stddev_samp(value)
       FROM metrics_observation o JOIN metrics_metric m ON m.id = o.metric_id
       WHERE o.cohort IN ('pilot', 'baseline')
         AND o.observed_at > now() - m.comparison_window_days * interval '1 day'
+        AND o.observed_at > now() - interval '28 days'   -- the widest window, read first
         AND o.observed_at <= now()
       GROUP BY 1, 2
 
-and prints the medians, the ratio recompute/raw (the issue's goal: within 1.5x) and where
-recompute's time goes. It also checks that recompute's aggregates equal the raw query's.
---explain prints EXPLAIN (ANALYZE, BUFFERS) of recompute's aggregate queries and of the raw
-query. --last-share makes a share of the metrics aggregate by their last value, which costs
-recompute a window-function query the raw SQL does not do (off by default).
+and prints the medians, the ratio recompute/raw (goal: within 1.5x; its last line reads
+`ratio: recompute_full <value> (goal <= 1.5)`) and where recompute's time goes. --quick
+runs the same code at a reduced scale in a few minutes. It also checks that recompute's
+aggregates equal the raw query's. --explain prints EXPLAIN (ANALYZE, BUFFERS) of
+recompute's aggregate queries and of the raw query. --last-share makes a share of the
+metrics aggregate by their last value, which costs recompute a window-function query the
+raw SQL does not do (off by default).
 """
 
 from __future__ import annotations
@@ -47,10 +52,13 @@ import numpy as np
 from bench.common import (
     StageTimer,
     add_database_arguments,
+    add_quick_argument,
+    apply_quick,
     log,
     median,
     phase,
     rate,
+    ratio_line,
     run_in_own_database,
     server_version,
     table_size,
@@ -63,14 +71,19 @@ COHORT_SHARES = (0.4, 0.4, 0.2)
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 UTC in microseconds since the Unix epoch
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
+# Like for like with recompute(): each metric's own window, and the widest window bounding
+# the scan before the join, as metrics.status._in_window does.
 RAW_SQL = """
     SELECT metric_id, cohort, count(*), avg(value), sum(value), stddev_samp(value)
     FROM metrics_observation o JOIN metrics_metric m ON m.id = o.metric_id
     WHERE o.cohort IN ('pilot', 'baseline')
       AND o.observed_at > {now} - m.comparison_window_days * interval '1 day'
+      AND o.observed_at > {now} - interval '{widest} days'
       AND o.observed_at <= {now}
     GROUP BY 1, 2
 """
+GOAL = 1.5  # recompute within 1.5x the like-for-like raw aggregate
+QUICK = {"observations": 2_000_000, "initiatives": 1_000, "metrics": 4_000, "repeat": 5}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -104,8 +117,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "the load and recreate them from their definitions after it (fast, the default); "
         "indexed: COPY into the fully indexed table (slower)",
     )
+    add_quick_argument(parser, QUICK)
     add_database_arguments(parser, "recompute")
     args = parser.parse_args(argv)
+    apply_quick(args, QUICK)
     if args.initiatives < 1 or args.metrics < args.initiatives or args.observations < 1:
         parser.error("need at least one initiative, one metric per initiative, one observation")
     if args.repeat < 1 or not 0 <= args.last_share <= 1:
@@ -297,7 +312,12 @@ def secondary_indexes_dropped(table: str) -> Iterator[None]:
 
 # Measurements -----------------------------------------------------------------------------------
 def raw_query(now_sql: str = "now()") -> str:
-    return RAW_SQL.format(now=now_sql)
+    """The raw aggregate, with the widest window written in as a constant: recompute reads
+    the metrics' windows first too, and a constant lets the planner bound the index scan."""
+    from metrics.models import Metric
+
+    widest = max(Metric.objects.values_list("comparison_window_days", flat=True))
+    return RAW_SQL.format(now=now_sql, widest=int(widest))
 
 
 def run_raw() -> int:
@@ -348,7 +368,7 @@ def check_same_aggregates(now) -> None:
     metrics = list(Metric.objects.only("id", "aggregation", "comparison_window_days"))
     ours = status._window_stats(metrics, now, filtered=False)
     with connection.cursor() as cursor:
-        cursor.execute(raw_query("%s::timestamptz"), [now, now])
+        cursor.execute(raw_query("%(now)s::timestamptz"), {"now": now})
         raw = {(m, c): (n, mean, total, sd) for m, c, n, mean, total, sd in cursor.fetchall()}
     if set(ours) != set(raw):
         sys.exit(f"bench: recompute and the raw SQL see {len(ours)} and {len(raw)} groups")
@@ -461,8 +481,9 @@ def report(args, raw_times, recompute_times, parts) -> None:
         spent += part
         print(f"      {label:<42} {part:6.2f} s")
     print(f"      {'load metrics, the rest':<42} {ours - spent:6.2f} s")
-    verdict = "within" if ratio <= 1.5 else "ABOVE"
-    print(f"  ratio recompute / raw:               {ratio:7.2f}x  ({verdict} 1.5x)")
+    verdict = "within" if ratio <= GOAL else "ABOVE"
+    print(f"  ratio recompute / raw:               {ratio:7.2f}x  ({verdict} {GOAL}x)")
+    print(ratio_line("recompute_full", ratio, GOAL))
 
 
 if __name__ == "__main__":
