@@ -387,11 +387,20 @@ def running_cost(costs: dict[int, RunningCost], *, launched: int) -> dict:
 
 def recent_changes(base: QuerySet, *, now) -> list[dict]:
     """How many initiatives had a gate decision, a flag raised or a flag cleared in the last
-    seven days: one query, with the list's own `changed` filters."""
+    seven days, as the list's `changed` filters select them. Two queries that read only the
+    week's decisions and flags (by index), not every initiative."""
     since = recent_since(now)
-    counts = base.annotate(
-        **{f"changed_{key}": rule(since) for key, (_, rule) in CHANGES.items()}
-    ).aggregate(**{key: Count("pk", filter=Q(**{f"changed_{key}": True})) for key in CHANGES})
+    counts = GateDecision.objects.filter(initiative__in=base, decided_at__gte=since).aggregate(
+        decided=Count("initiative", distinct=True)
+    )
+    counts |= (
+        PurgatoryFlag.objects.filter(initiative__in=base)
+        .filter(Q(raised_at__gte=since) | Q(cleared_at__gte=since))
+        .aggregate(
+            flagged=Count("initiative", distinct=True, filter=Q(raised_at__gte=since)),
+            cleared=Count("initiative", distinct=True, filter=Q(cleared_at__gte=since)),
+        )
+    )
     return [
         {"key": key, "label": label, "count": counts[key], "query": f"changed={key}"}
         for key, (label, _) in CHANGES.items()
