@@ -252,9 +252,11 @@ def table_size(table: str) -> str:
     from django.db import connection
 
     with connection.cursor() as cursor:
+        # A partitioned table holds nothing itself: its partitions are summed.
         cursor.execute(
-            "SELECT pg_size_pretty(pg_table_size(%s)), pg_size_pretty(pg_indexes_size(%s))",
-            [table, table],
+            "SELECT pg_size_pretty(sum(pg_table_size(relid))), "
+            "pg_size_pretty(sum(pg_indexes_size(relid))) FROM pg_partition_tree(%s)",
+            [table],
         )
         data, indexes = cursor.fetchone()
     return f"{data} data + {indexes} indexes"

@@ -214,6 +214,14 @@ GANTRY_MIN_OBSERVATIONS = env_int("GANTRY_MIN_OBSERVATIONS", 5)
 GANTRY_GATE_CONFIDENCE = float(os.environ.get("GANTRY_GATE_CONFIDENCE", "0.95"))
 # Purgatory: a launched initiative's primary metric below threshold for longer is flagged.
 GANTRY_BELOW_THRESHOLD_DAYS = env_int("GANTRY_BELOW_THRESHOLD_DAYS", 14)
+# Retention: raw observations are kept this many months (whole months, by partition); their
+# daily rollups are kept for good. Snapshots older than this many days are kept one per
+# metric per day.
+GANTRY_OBSERVATION_RETENTION_MONTHS = env_int("GANTRY_OBSERVATION_RETENTION_MONTHS", 24)
+GANTRY_SNAPSHOT_DAILY_AFTER_DAYS = env_int("GANTRY_SNAPSHOT_DAILY_AFTER_DAYS", 30)
+# Recompute reads whole days from the daily rollups; off, it aggregates the raw rows of the
+# whole window (the same figures): a fallback while rollups are being checked.
+GANTRY_RECOMPUTE_FROM_ROLLUPS = env_bool("GANTRY_RECOMPUTE_FROM_ROLLUPS", True)
 
 # Notifications. With EMAIL_HOST set mail goes over SMTP; without it every message is written
 # as a file to GANTRY_MAIL_DIR, which is where the demo's mail is read.

@@ -11,7 +11,7 @@ class MetricsConfig(AppConfig):
 
         # Gate 2's and gate 4's data criteria join the registry; the services register what
         # stopping an initiative does to its feeds.
-        from metrics import criteria, recompute_queue, services, status  # noqa: F401
+        from metrics import criteria, partitions, recompute_queue, services, status  # noqa: F401
         from metrics.models import FeedEvent
 
         audit.register(FeedEvent)
@@ -23,3 +23,10 @@ class MetricsConfig(AppConfig):
         # Freshness windows are counted in hours; every 5 minutes flags a late feed well
         # within its first hour of lateness.
         registry.register("mark-stale-feeds", every=300, run=status.mark_stale_feeds)
+        # Next months' observation partitions exist well before their first row: a day's
+        # delay is harmless, and a missed run is made good by the next.
+        registry.register(
+            "observation-partitions", every=6 * 3600, run=partitions.ensure_partitions
+        )
+        # Expired observation months and surplus snapshots go once a day.
+        registry.register("retention", every=24 * 3600, run=partitions.retain)

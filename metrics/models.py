@@ -428,3 +428,59 @@ class RecomputeMark(models.Model):
 
     def __str__(self) -> str:
         return f"metric {self.metric_id} dirty since {self.dirty_since:%Y-%m-%d %H:%M}"
+
+
+class DailyRollup(models.Model):
+    """One UTC day of a metric's observations in one cohort, summed up as they arrive.
+
+    The database keeps it: triggers on the observation table (migration 0012) merge every
+    inserted row in, whoever writes it (the API, a CSV upload, an import), in the statement
+    that inserts it. Recompute reads whole days from here and only the partial first and
+    last day of a window from the observations; the trend chart plots these days. Rollups
+    outlive the raw rows they summarise (see metrics.partitions: retention).
+
+    The spread is kept as the sum of squared deviations from the day's mean rather than the
+    plain sum of squares: merged with Chan's formula it stays exact where the sum of squares
+    would cancel (values around a million varying in the sixth decimal).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    metric = models.ForeignKey(Metric, on_delete=models.CASCADE, related_name="+", db_index=False)
+    cohort = models.CharField(max_length=12, choices=Cohort.choices)
+    day = models.DateField()  # in UTC
+    count = models.BigIntegerField()
+    # NULL when a value of the day lies beyond ±1e50 (written before ingestion bounded
+    # values): the day cannot be summed safely, and a recompute reading it says so.
+    total = models.FloatField(null=True)
+    sum_sq_dev = models.FloatField(null=True)
+    minimum = models.FloatField()
+    maximum = models.FloatField()
+    # The day's last observation (by observed_at, then id), for metrics judged on it.
+    last_at = models.DateTimeField()
+    last_id = models.BigIntegerField()
+    last_value = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["metric", "cohort", "day"], name="rollup_key"),
+        ]
+        indexes = [
+            # A full recompute reads the recent days of every metric; rollups are kept for
+            # good, so the days before are most of the table.
+            models.Index(fields=["day"], name="rollup_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric_id} {self.cohort} {self.day}: {self.count} observations"
+
+    @property
+    def mean(self) -> float | None:
+        return None if self.total is None else self.total / self.count
+
+    def value(self, aggregation: str) -> float | None:
+        """The day's figure as the metric aggregates: its mean, total or last value."""
+        if aggregation == Aggregation.SUM:
+            return self.total
+        if aggregation == Aggregation.LAST:
+            return self.last_value
+        return self.mean

@@ -20,11 +20,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DataError, connection, transaction
-from django.db.models import Avg, Count, F, OuterRef, Q, StdDev, Subquery, Sum, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Avg, Count, F, OuterRef, Q, StdDev, Subquery, Sum
 from django.utils import timezone
 
 from gates import events
+from metrics import rollups
 from metrics.models import (
     Aggregation,
     Cohort,
@@ -195,7 +195,15 @@ def _gather(metrics: list[Metric], now: datetime, *, filtered: bool) -> tuple[di
 
 
 def _window_stats(metrics: list[Metric], now: datetime, *, filtered: bool) -> dict:
-    """{(metric_id, cohort): CohortStats} over each metric's own comparison window."""
+    """{(metric_id, cohort): CohortStats} over each metric's own comparison window: whole
+    days from the daily rollups (metrics.rollups), or every raw row when that is off."""
+    if settings.GANTRY_RECOMPUTE_FROM_ROLLUPS:
+        return rollups.window_stats(metrics, now, filtered=filtered)
+    return raw_window_stats(metrics, now, filtered=filtered)
+
+
+def raw_window_stats(metrics: list[Metric], now: datetime, *, filtered: bool) -> dict:
+    """The same figures aggregated from the raw observations of the whole window."""
     result: dict = {}
     rows = (
         _in_window(metrics, now, filtered=filtered)
@@ -219,27 +227,8 @@ def _window_stats(metrics: list[Metric], now: datetime, *, filtered: bool) -> di
         )
     last_metrics = [m for m in metrics if m.aggregation == Aggregation.LAST]
     if last_metrics:
-        ranked = (
-            _in_window(last_metrics, now, filtered=True)
-            .annotate(
-                rank=Window(
-                    RowNumber(),
-                    partition_by=[F("metric_id"), F("cohort")],
-                    order_by=[F("observed_at").desc(), F("id").desc()],
-                )
-            )
-            .filter(rank=1)
-            .values_list("metric_id", "cohort", "value")
-        )
-        for metric_id, cohort, value in ranked:
-            stats = result[(metric_id, cohort)]
-            result[(metric_id, cohort)] = CohortStats(
-                count=stats.count,
-                mean=stats.mean,
-                total=stats.total,
-                stddev=stats.stddev,
-                last=value,
-            )
+        ranked = rollups.last_rows(_in_window(last_metrics, now, filtered=True))
+        rollups.with_last(result, {(m, c): value for m, c, _, _, value in ranked})
     return result
 
 

@@ -14,11 +14,11 @@ from gates.criteria import Outcome, registry
 from gates.forms import DecisionForm
 from gates.models import AuditEntry
 from gates.stages import NEXT_GATE, PATH, Stage, Transition
+from metrics import charts, rollups
 from metrics import queries as metric_queries
-from metrics.charts import trend
 from metrics.display import compared
-from metrics.models import Verdict
-from metrics.queries import recent_snapshots
+from metrics.models import Cohort, Verdict
+from metrics.status import AGGREGATE_WORD
 from notifications import snooze
 from notifications.forms import SnoozeForm
 from pages import dashboard, listing
@@ -137,8 +137,10 @@ def list_page(*, user, params: QueryDict) -> ListPage:
     """One page of the initiative list for `user`, filtered, sorted and paged by the URL's
     `params`, with the links that sort by each column."""
     form, filters = list_filters(params)
-    qs = listing.initiatives(filters)
-    page = paginator.Paginator(listing.with_flags(qs), LIST_PAGE_SIZE).get_page(params.get("page"))
+    page = paginator.Paginator(listing.page_ids(filters), LIST_PAGE_SIZE).get_page(
+        params.get("page")
+    )
+    page.object_list = listing.rows(list(page.object_list))
     query = params.copy()
     query.pop("page", None)
     sort = filters.get("sort") or "title"
@@ -317,21 +319,36 @@ TIMELINE_SHOWN = 8
 
 
 def _metric_panels(initiative) -> list[dict]:
+    """Each metric with its latest snapshot and its daily trend (pilot and baseline cohort
+    per day, from the rollups: one query for every metric)."""
     metrics = list(initiative.metrics.all())
-    history = recent_snapshots(m.pk for m in metrics)
-    return [
-        {
-            "metric": m,
-            "snapshot": m.latest_snapshot,
-            "history": history.get(m.pk, []),
-            "chart": trend(
-                history.get(m.pk, []),
-                threshold=None if m.ship_threshold is None else float(m.ship_threshold),
-                baseline=None if m.baseline is None else float(m.baseline),
-            ),
-        }
-        for m in metrics
-    ]
+    now = timezone.now()
+    days = charts.span(max((m.comparison_window_days for m in metrics), default=1))
+    series = rollups.dailies(metrics, cohorts=(Cohort.PILOT, Cohort.BASELINE), days=days, now=now)
+    panels = []
+    for m in metrics:
+        pilot = series[m.pk][Cohort.PILOT]
+        baseline = {d.day: d for d in series[m.pk][Cohort.BASELINE]}
+        shown = charts.span(m.comparison_window_days)
+        pilot = [d for d in pilot if (now.date() - d.day).days < shown]
+        panels.append(
+            {
+                "metric": m,
+                "snapshot": m.latest_snapshot,
+                "chart": charts.trend(
+                    pilot,
+                    today=now.date(),
+                    window_days=m.comparison_window_days,
+                    threshold=None if m.ship_threshold is None else float(m.ship_threshold),
+                    baseline=None if m.baseline is None else float(m.baseline),
+                    figure=AGGREGATE_WORD[m.aggregation],
+                    unit=m.unit,
+                ),
+                # The table alternative, newest day first.
+                "days": [(d, baseline.get(d.day)) for d in reversed(pilot)],
+            }
+        )
+    return panels
 
 
 def _stepper(initiative, *, latest_review=None) -> list[dict]:

@@ -171,6 +171,8 @@ def test_the_apps_register_their_periodic_jobs():
         "deliver-notifications": 0,
         "reminders": 3600,
         "weekly-digest": 900,
+        "observation-partitions": 6 * 3600,
+        "retention": 24 * 3600,
     }
 
 

@@ -138,17 +138,31 @@ def test_a_metric_shows_its_figures_and_the_summary_sentence(client, viewer, ini
     )
 
 
-def test_the_trend_chart_is_an_svg_with_a_text_alternative_and_a_table(
+def _daily(metric, feed, figures: dict[int, list[float]], *, now) -> None:
+    """Pilot observations `days ago: values` (at noon UTC of each day)."""
+    noon = now.replace(hour=12, minute=0, second=0, microsecond=0)
+    Observation.objects.bulk_create(
+        Observation(
+            metric=metric,
+            feed=feed,
+            cohort=Cohort.PILOT,
+            observed_at=noon - timedelta(days=days, minutes=i),
+            value=value,
+        )
+        for days, values in figures.items()
+        for i, value in enumerate(values)
+    )
+
+
+def test_the_trend_chart_plots_daily_figures_with_labelled_axes_and_a_table(
     client, viewer, initiative, metric
 ):
+    """One point per day with data (from the daily rollups), over 180 days; the comparison
+    window shaded; threshold and framed baseline drawn; the same figures as a table."""
     now = timezone.now()
-    for days, value in [(2, 84.0), (1, 86.5), (0, 88.0)]:
-        MetricSnapshotFactory(
-            metric=metric,
-            computed_at=now - timedelta(days=days),
-            pilot_value=value,
-            latest=days == 0,
-        )
+    feed = DataFeedFactory(initiative=initiative)
+    # 150 days ago, then a gap, then the last three days; the day's mean is plotted.
+    _daily(metric, feed, {150: [80.0, 82.0], 2: [84.0], 1: [86.0, 87.0], 0: [88.0]}, now=now)
     client.force_login(viewer)
 
     body = page(client, initiative)
@@ -156,21 +170,27 @@ def test_the_trend_chart_is_an_svg_with_a_text_alternative_and_a_table(
     svg = re.search(r"<svg[^>]*>.*?</svg>", body, re.S).group(0)
     assert f'role="img" aria-labelledby="trend-{metric.pk}-desc"' in svg
     assert (
-        f'<desc id="trend-{metric.pk}-desc">Pilot First-contact resolution over the last 3 '
-        "computations, against the ship threshold and the framed baseline; the table below "
+        f'<desc id="trend-{metric.pk}-desc">Pilot First-contact resolution, pilot mean per day '
+        f"(%), over the last 180 days, with the {metric.comparison_window_days}-day comparison "
+        "window shaded, against the ship threshold and the framed baseline; the table below "
         "lists the values.</desc>"
     ) in svg
-    assert svg.count('class="dot"') == 3
+    assert svg.count('class="dot"') == 4
+    assert svg.count('class="series"') == 2  # the 147 days without data split the line
     assert 'class="threshold"' in svg and 'class="baseline"' in svg
+    assert 'class="window"' in svg
+    assert ">day (UTC)</text>" in svg
+    assert "Pilot mean per day (%)" in body
     table = re.search(r"<summary>Values as a table</summary>.*?</table>", body, re.S).group(0)
-    assert [v for v in ("84", "86.5", "88") if f'<td class="num">{v}</td>' in table] == [
-        "84",
-        "86.5",
-        "88",
-    ]
+    figures = re.findall(
+        r"<tr><td>[^<]+</td><td class=\"num\">([^<]+)</td><td class=\"num\">(\d+)", table
+    )
+    assert figures == [("88", "1"), ("86.5", "2"), ("84", "1"), ("81", "2")]
 
 
-def test_no_chart_is_drawn_from_a_single_snapshot(client, viewer, initiative, metric):
+def test_no_chart_is_drawn_from_a_single_day(client, viewer, initiative, metric):
+    feed = DataFeedFactory(initiative=initiative)
+    _daily(metric, feed, {0: [80.0, 90.0, 85.0]}, now=timezone.now())
     MetricSnapshotFactory(metric=metric, latest=True)
     client.force_login(viewer)
     body = page(client, initiative)

@@ -2,13 +2,12 @@
 unit on both, the gap in the metric's own direction; and a trend axis that names the
 threshold."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from itertools import pairwise
 from types import SimpleNamespace
 
 import pytest
-from django.utils import timezone
 
 from metrics.charts import trend
 from metrics.display import compared, decimals_for, measured
@@ -50,26 +49,57 @@ def test_never_minus_zero():
     assert measured(-0.0001, 2) == "0.00"
 
 
-def snapshots(*values):
-    now = timezone.now()
+TODAY = date(2026, 11, 20)
+
+
+def days(*values):
+    """Daily points ending today."""
     return [
-        SimpleNamespace(computed_at=now - timedelta(days=len(values) - n), pilot_value=v)
+        SimpleNamespace(day=TODAY - timedelta(days=len(values) - 1 - n), value=v)
         for n, v in enumerate(values)
     ]
 
 
-def test_the_trend_axis_names_the_threshold_between_its_ends():
-    chart = trend(snapshots(40.1, 41.0, 39.5), threshold=45.0, baseline=60.0)
+def chart(points, **kwargs):
+    options = {"today": TODAY, "window_days": 14, "figure": "mean", "unit": "%"}
+    return trend(points, **(options | kwargs))
 
-    assert [label for _, label in chart.y_labels] == ["45.0", "60.0", "39.5"]
-    assert chart.y_labels[0][0] == chart.threshold_y
+
+def test_the_trend_axis_names_the_threshold_between_its_ends():
+    drawn = chart(days(40.1, 41.0, 39.5), threshold=45.0, baseline=60.0)
+
+    assert [label for _, label in drawn.y_labels] == ["45.0", "60.0", "39.5"]
+    assert drawn.y_labels[0][0] == drawn.threshold_y
 
 
 def test_an_axis_end_too_close_to_the_threshold_is_left_unlabelled():
-    chart = trend(snapshots(93.7, 93.6, 93.8), threshold=95.0, baseline=None)
+    drawn = chart(days(93.7, 93.6, 93.8), threshold=95.0, baseline=None)
 
-    labels = [label for _, label in chart.y_labels]
+    labels = [label for _, label in drawn.y_labels]
     assert labels[0] == "95.0"
     assert "95.0" not in labels[1:]  # the upper end is the threshold itself
-    ys = sorted(y for y, _ in chart.y_labels)
+    ys = sorted(y for y, _ in drawn.y_labels)
     assert all(b - a >= 12 for a, b in pairwise(ys))
+
+
+def test_the_time_axis_spans_180_days_and_shades_the_comparison_window():
+    drawn = chart(days(1.0, 2.0, 3.0), threshold=2.0, baseline=None)
+
+    assert drawn.days == 180
+    left, right = drawn.left, drawn.right
+    assert drawn.dots[-1][0] == right  # today at the right edge
+    # 14 days of 180: the window starts 13 day-steps before the right edge.
+    assert drawn.window_x == pytest.approx(right - 13 / 179 * (right - left), abs=0.1)
+    # Today's label wins over the window's start, 35 px from it.
+    assert drawn.x_labels == [(left, "25 May"), (right, "20 Nov")]
+    assert (drawn.y_title, drawn.x_title) == ("pilot mean per day (%)", "day (UTC)")
+
+
+def test_a_window_longer_than_180_days_widens_the_chart():
+    assert chart(days(1.0, 2.0), threshold=None, baseline=None, window_days=365).days == 365
+
+
+def test_days_without_data_split_the_line():
+    points = days(1.0, 2.0, 3.0, 4.0)
+    del points[1]
+    assert len(chart(points, threshold=None, baseline=None).segments) == 2

@@ -11,7 +11,12 @@ from django.utils import timezone
 from gates.stages import Stage
 from metrics.models import Direction, Metric, Verdict
 from pages import purgatory
-from tests.factories import DataFeedFactory, InitiativeFactory, MetricSnapshotFactory
+from tests.factories import (
+    DataFeedFactory,
+    InitiativeFactory,
+    MetricSnapshotFactory,
+    ObservationFactory,
+)
 from tests.helpers import advance
 
 pytestmark = pytest.mark.django_db
@@ -22,9 +27,9 @@ RUNS_IN_PRODUCTION = "passed every gate and runs in production"
 def wide_launch(*, user, verdict, pilot, days_below=0):
     """A wide launch whose primary metric (high-risk alerts reviewed within 24 h, in %,
     higher is better, threshold 95) has a snapshot a day for `days_below` + 1 days, the
-    last saying `verdict`."""
+    last saying `verdict`, and a pilot observation of `pilot` a day."""
     initiative = advance(InitiativeFactory(framed=True), Stage.WIDE_LAUNCH, user=user)
-    DataFeedFactory(initiative=initiative, last_fresh_at=timezone.now())
+    feed = DataFeedFactory(initiative=initiative, last_fresh_at=timezone.now())
     metric = initiative.metrics.get(is_primary=True)
     Metric.objects.filter(pk=metric.pk).update(
         name="High-risk alerts reviewed within 24 h",
@@ -41,6 +46,12 @@ def wide_launch(*, user, verdict, pilot, days_below=0):
             computed_at=timezone.now() - timedelta(days=days),
             summary="pilot mean 93.7 over 14 days misses 95",
             latest=days == 0,
+        )
+        ObservationFactory(
+            metric=metric,
+            feed=feed,
+            value=pilot,
+            observed_at=timezone.now() - timedelta(days=days, minutes=1),
         )
     return initiative
 
