@@ -13,11 +13,12 @@ from datetime import date, timedelta
 
 from metrics.display import decimals_for, measured
 
-WIDTH, HEIGHT = 560, 180
-PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 60, 12, 12, 30
+WIDTH, HEIGHT = 560, 200
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 60, 12, 26, 40
 LABEL_GAP = 12  # the least vertical distance between two axis labels, so they never overlap
 X_LABEL_GAP = 70  # the same along the time axis
 CHART_DAYS = 180
+DOTS_UP_TO = 45  # more daily points than this read better as a line alone
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class TrendChart:
     threshold_y: float | None
     baseline_y: float | None
     y_labels: list[tuple[float, str]]  # the threshold's first, then the range's ends
-    x_labels: list[tuple[float, str]]
+    x_labels: list[tuple[float, str, str]]  # x, text, SVG text-anchor
     window_x: float  # where the comparison window begins
     y_title: str
     x_title: str
@@ -54,11 +55,19 @@ class TrendChart:
 
     @property
     def x_label_y(self) -> int:
-        return self.bottom + 14
+        return self.bottom + 15
+
+    @property
+    def x_title_x(self) -> float:
+        return (self.left + self.right) / 2
 
     @property
     def x_title_y(self) -> int:
-        return self.height - 2
+        return self.height - 4
+
+    @property
+    def y_title_y(self) -> int:
+        return self.top - 12
 
 
 def span(window_days: int) -> int:
@@ -116,20 +125,23 @@ def trend(
         if all(abs(y(value) - at) >= LABEL_GAP for at, _ in y_labels):
             y_labels.append((y(value), measured(value, places)))
     window_start = today - timedelta(days=window_days - 1)
-    x_labels: list[tuple[float, str]] = []
-    for day in (first, today, window_start):
-        if all(abs(x(day) - at) >= X_LABEL_GAP for at, _ in x_labels):
-            x_labels.append((x(day), f"{day:%-d %b}"))
+    x_labels: list[tuple[float, str, str]] = []
+    # The ends anchored inwards, so their text stays inside the chart.
+    for day, anchor in ((first, "start"), (today, "end"), (window_start, "middle")):
+        if all(abs(x(day) - at) >= X_LABEL_GAP for at, _, _ in x_labels):
+            x_labels.append(
+                (x(day), f"{day:%-d %b %Y}" if day == first else f"{day:%-d %b}", anchor)
+            )
     x_labels.sort()
     return TrendChart(
         segments=[" ".join(s) for s in segments],
-        dots=dots,
+        dots=dots if len(dots) <= DOTS_UP_TO else [],
         threshold_y=None if threshold is None else y(threshold),
         baseline_y=None if baseline is None else y(baseline),
         y_labels=y_labels,
         x_labels=x_labels,
         window_x=x(window_start),
-        y_title=f"pilot {figure} per day" + (f" ({unit})" if unit else ""),
-        x_title="day (UTC)",
+        y_title=f"Pilot {figure} per day" + (f" ({unit})" if unit else ""),
+        x_title="Day (UTC)",
         days=days,
     )

@@ -170,8 +170,8 @@ def test_the_trend_chart_plots_daily_figures_with_labelled_axes_and_a_table(
     svg = re.search(r"<svg[^>]*>.*?</svg>", body, re.S).group(0)
     assert f'role="img" aria-labelledby="trend-{metric.pk}-desc"' in svg
     assert (
-        f'<desc id="trend-{metric.pk}-desc">Pilot First-contact resolution, pilot mean per day '
-        f"(%), over the last 180 days, with the {metric.comparison_window_days}-day comparison "
+        f'<desc id="trend-{metric.pk}-desc">Pilot mean per day (%) of First-contact resolution '
+        f"over the last 180 days, with the {metric.comparison_window_days}-day comparison "
         "window shaded, against the ship threshold and the framed baseline; the table below "
         "lists the values.</desc>"
     ) in svg
@@ -179,8 +179,8 @@ def test_the_trend_chart_plots_daily_figures_with_labelled_axes_and_a_table(
     assert svg.count('class="series"') == 2  # the 147 days without data split the line
     assert 'class="threshold"' in svg and 'class="baseline"' in svg
     assert 'class="window"' in svg
-    assert ">day (UTC)</text>" in svg
-    assert "Pilot mean per day (%)" in body
+    assert ">Day (UTC)</text>" in svg
+    assert ">Pilot mean per day (%)</text>" in svg
     table = re.search(r"<summary>Values as a table</summary>.*?</table>", body, re.S).group(0)
     figures = re.findall(
         r"<tr><td>[^<]+</td><td class=\"num\">([^<]+)</td><td class=\"num\">(\d+)", table

@@ -91,8 +91,8 @@ def test_the_time_axis_spans_180_days_and_shades_the_comparison_window():
     # 14 days of 180: the window starts 13 day-steps before the right edge.
     assert drawn.window_x == pytest.approx(right - 13 / 179 * (right - left), abs=0.1)
     # Today's label wins over the window's start, 35 px from it.
-    assert drawn.x_labels == [(left, "25 May"), (right, "20 Nov")]
-    assert (drawn.y_title, drawn.x_title) == ("pilot mean per day (%)", "day (UTC)")
+    assert drawn.x_labels == [(left, "25 May 2026", "start"), (right, "20 Nov", "end")]
+    assert (drawn.y_title, drawn.x_title) == ("Pilot mean per day (%)", "Day (UTC)")
 
 
 def test_a_window_longer_than_180_days_widens_the_chart():
