@@ -16,6 +16,12 @@ one live feed through the services, generates the observations, and measures
    truncated table with the same indexes and constraints; and, for reference, one COPY per
    batch, each committed on its own as the API commits each batch.
 
+3. with --http, the API over HTTP as production runs it: gunicorn (--http-workers sync
+   workers) serving the real WSGI application, and --http-clients client threads POSTing
+   batches of --http-batch rows over keep-alive connections; against the in-process API
+   with the same batches in the same run (the goal: at least 0.5x its rate). The server
+   publishes each recompute prompt to a real Redis broker (--broker) that no worker reads.
+
 It prints both times, rows/s and the ratio API/COPY (the goal: within 1.5x), with a
 breakdown of the API time by stage. --profile runs the API phase under cProfile instead and
 prints where the time goes (the times are then inflated by the profiler).
@@ -25,10 +31,16 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import http.client
 import io
 import json
+import os
 import pstats
+import queue
+import socket
+import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
 
@@ -53,7 +65,8 @@ COHORTS = ("pilot", "baseline", "production")
 SPAN = timedelta(days=60)
 COLUMNS = "metric_id, feed_id, cohort, observed_at, value, ingested_at"
 GOAL = 1.5  # the API within 1.5x raw COPY
-QUICK = {"rows": 200_000}
+HTTP_GOAL = 0.5  # gunicorn's rate at least half the in-process API's
+QUICK = {"rows": 200_000, "http_rows": 100_000}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -75,6 +88,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="force the one-statement unnest insert for every batch size (the path used "
         "before batches of metrics.ingest.COPY_FROM_ROWS rows or more went through COPY)",
+    )
+    parser.add_argument(
+        "--http", action="store_true", help="also measure the API over HTTP through gunicorn"
+    )
+    parser.add_argument("--http-rows", type=int, default=1_000_000, help="rows (1,000,000)")
+    parser.add_argument("--http-batch", type=int, default=1_000, help="rows per POST (1,000)")
+    parser.add_argument("--http-clients", type=int, default=16, help="client threads (16)")
+    parser.add_argument(
+        "--http-workers", type=int, default=5, help="gunicorn sync workers (5: 2 x cores + 1)"
+    )
+    parser.add_argument(
+        "--broker",
+        default="redis://127.0.0.1:6379/5",
+        help="Redis the HTTP server publishes recompute prompts to; its 'celery' queue is "
+        "deleted afterwards (redis://127.0.0.1:6379/5)",
     )
     add_quick_argument(parser, QUICK)
     add_database_arguments(parser, "ingest")
@@ -245,10 +273,11 @@ def run_api(payload: Payload, feed, token: str, *, profile: bool) -> dict:
 def truncate() -> None:
     from django.db import connection
 
-    from metrics.models import Observation
+    from metrics.models import DailyRollup, Observation
 
+    # The rollups too: every phase then inserts its rollups as the first delivery does.
     with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {Observation._meta.db_table}")
+        cursor.execute(f"TRUNCATE {Observation._meta.db_table}, {DailyRollup._meta.db_table}")
     checkpoint()
 
 
@@ -276,6 +305,117 @@ def run_copy(chunks: list[bytes], *, per_batch: bool) -> float:
             for chunk in group:
                 copy.write(chunk)
     return time.perf_counter() - started
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_gunicorn(args: argparse.Namespace, port: int) -> subprocess.Popen:
+    """gunicorn serving gantry.wsgi on the benchmark's database, ready to take requests."""
+    env = dict(os.environ)
+    env.update(
+        ALLOWED_HOSTS="127.0.0.1",
+        CELERY_BROKER_URL=args.broker,
+        LOG_LEVEL="WARNING",
+    )
+    server = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
+        [
+            sys.executable, "-m", "gunicorn", "gantry.wsgi",
+            "--bind", f"127.0.0.1:{port}",
+            "--workers", str(args.http_workers),
+            "--worker-class", "sync",
+            "--keep-alive", "30",
+            "--timeout", "120",
+            "--preload",  # Django is imported before the workers fork: they answer at once
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            sys.exit(f"bench: gunicorn exited: {server.stderr.read().decode()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        server.kill()
+        sys.exit("bench: gunicorn did not listen within 60 s")
+    return server
+
+
+def run_http(args: argparse.Namespace, payload: Payload, feed, token: str) -> dict:
+    """POST every body over HTTP from --http-clients threads; returns wall time and latencies."""
+    port = free_port()
+    server = start_gunicorn(args, port)
+    path = f"/api/v1/feeds/{feed.pk}/observations"
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    work: queue.Queue = queue.Queue()
+    for body in payload.bodies:
+        work.put(body)
+    latencies: list[float] = []
+    failures: list[str] = []
+    created = [0]
+    lock = threading.Lock()
+
+    def client() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        while True:
+            try:
+                body = work.get_nowait()
+            except queue.Empty:
+                break
+            before = time.perf_counter()
+            connection.request("POST", path, body=body, headers=headers)
+            response = connection.getresponse()
+            answer = response.read()
+            spent = time.perf_counter() - before
+            with lock:
+                latencies.append(spent)
+                if response.status == 201:
+                    created[0] += json.loads(answer)["created"]
+                else:
+                    failures.append(f"{response.status}: {answer[:300]!r}")
+        connection.close()
+
+    try:
+        threads = [threading.Thread(target=client) for _ in range(args.http_clients)]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        forget_prompts(args.broker)
+    if failures:
+        sys.exit(f"bench: {len(failures)} HTTP batches failed, e.g. {failures[0]}")
+    if created[0] != payload.rows:
+        sys.exit(f"bench: HTTP created {created[0]} rows, expected {payload.rows}")
+    return {"seconds": elapsed, "latencies": latencies}
+
+
+def forget_prompts(broker: str) -> None:
+    """Delete the recompute prompts the server queued (no worker reads this broker)."""
+    import redis
+
+    try:
+        redis.Redis.from_url(broker, socket_timeout=2).delete("celery")
+    except redis.RedisError as exc:
+        log(f"could not delete the queued prompts on {broker}: {exc}")
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(int(len(ordered) * share), len(ordered) - 1)]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -326,7 +466,31 @@ def benchmark(args: argparse.Namespace) -> None:
         with phase(f"COPY: one per batch of {args.batch:,}, each committed"):
             copy_batched = run_copy(payload.copy_chunks, per_batch=True)
         truncate()
+    http = None
+    if args.http:
+        with phase(f"generate {args.http_rows:,} rows in batches of {args.http_batch:,}"):
+            small = Payload(
+                rows=args.http_rows,
+                batch=args.http_batch,
+                metrics=metrics,
+                feed_id=feed.pk,
+                seed=args.seed + 1,
+            )
+        truncate()
+        with phase(f"API in process, batches of {args.http_batch:,}"):
+            in_process = run_api(small, feed, token, profile=False)
+        truncate()
+        with phase(
+            f"API over HTTP: gunicorn, {args.http_workers} workers, {args.http_clients} clients"
+        ):
+            over_http = run_http(args, small, feed, token)
+        if count_rows() != args.http_rows:
+            sys.exit("bench: the table does not hold every row after the HTTP phase")
+        truncate()
+        http = {"rows": args.http_rows, "in_process": in_process, "http": over_http}
     report(args, payload, api, copy_seconds, copy_batched)
+    if http:
+        report_http(args, http)
 
 
 def report(args, payload: Payload, api: dict, copy_seconds, copy_batched) -> None:
@@ -369,6 +533,26 @@ def report(args, payload: Payload, api: dict, copy_seconds, copy_batched) -> Non
         verdict = "within" if ratio <= GOAL else "ABOVE"
         print(f"  ratio API / COPY:                           {ratio:8.2f}x  ({verdict} {GOAL}x)")
         print(ratio_line("ingest_api_vs_copy", ratio, GOAL))
+
+
+def report_http(args, http: dict) -> None:
+    rows = http["rows"]
+    local, remote = http["in_process"], http["http"]
+    local_rate, remote_rate = rows / local["seconds"], rows / remote["seconds"]
+    ratio = remote_rate / local_rate
+    print()
+    print(f"Ingestion of {rows:,} observations in batches of {args.http_batch:,}")
+    for label, run in (("API in process (one client)", local), ("API over HTTP", remote)):
+        lat = run["latencies"]
+        print(
+            f"  {label:<42} {run['seconds']:8.2f} s  {rate(rows, run['seconds'])}  "
+            f"(per request p50 {percentile(lat, 0.5) * 1000:.0f} ms, "
+            f"p95 {percentile(lat, 0.95) * 1000:.0f} ms)"
+        )
+    print(f"      gunicorn: {args.http_workers} sync workers; {args.http_clients} client threads")
+    verdict = "meets" if ratio >= HTTP_GOAL else "BELOW"
+    print(f"  ratio HTTP rate / in-process rate:          {ratio:8.2f}x  ({verdict} {HTTP_GOAL}x)")
+    print(ratio_line("ingest_http_vs_inprocess", ratio, HTTP_GOAL, at_least=True))
 
 
 if __name__ == "__main__":
