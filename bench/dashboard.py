@@ -40,10 +40,17 @@ from __future__ import annotations
 import argparse
 import hashlib
 import math
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
 from collections import Counter
 from contextlib import nullcontext
 from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
@@ -113,6 +120,7 @@ TARGETS = {
     "stop": "stopped",
 }
 METRICS_PER_INITIATIVE = 4
+ROOT = Path(__file__).resolve().parent.parent  # where `celery -A gantry` finds the project
 BELOW_SHARE = 0.3  # of metrics whose threshold the pilot misses
 
 
@@ -154,6 +162,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="measure a benchmark database kept by an earlier --keep run, without building "
         "(implies --keep)",
     )
+    live = parser.add_argument_group(
+        "live load",
+        "--live measures the pages a second time while a writer process posts observation "
+        "batches through the ingestion API and a Celery worker and beat (started here, on "
+        "CELERY_BROKER_URL) recompute them",
+    )
+    live.add_argument("--live", action="store_true", help="add the live-load measurement")
+    live.add_argument(
+        "--live-rate", type=float, default=2.0, help="batches the writer posts a second (2)"
+    )
+    live.add_argument("--live-batch", type=int, default=100, help="observations per batch (100)")
+    live.add_argument(
+        "--live-repeat", type=int, default=100, help="timed requests per page under load (100)"
+    )
+    live.add_argument(
+        "--live-settle",
+        type=float,
+        default=None,
+        help="seconds of load before measuring (default: twice the recompute debounce)",
+    )
+    live.add_argument(
+        "--worker-concurrency", type=int, default=2, help="Celery worker processes (2)"
+    )
     add_quick_argument(parser, QUICK)
     add_database_arguments(parser, "dashboard")
     args = parser.parse_args(argv)
@@ -161,8 +192,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.keep = args.keep or args.reuse
     if args.initiatives < 10 or args.observations < 1 or args.history_days < 0:
         parser.error("need at least 10 initiatives and one observation")
-    if args.repeat < 1 or args.warmup < 0:
-        parser.error("--repeat must be positive, --warmup not negative")
+    if args.repeat < 1 or args.warmup < 0 or args.live_repeat < 1:
+        parser.error("--repeat and --live-repeat must be positive, --warmup not negative")
+    if args.live_rate <= 0 or not 1 <= args.live_batch <= 10_000:
+        parser.error("--live-rate must be positive and --live-batch within 1..10,000")
     return args
 
 
@@ -513,12 +546,56 @@ def build(args) -> dict:
         snapshots = status.recompute()
     log(f"  {snapshots:,} snapshots written, latest_snapshot set")
     status.mark_stale_feeds()
+    with phase("one readiness review opened (readiness.services.open_review)", timings):
+        open_one_review()
     with phase("pages.purgatory.sync_flags() (once)", timings):
         counts = purgatory.sync_flags()
     log(f"  flags: {counts}")
     with phase("ANALYZE", timings), connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     return {"timings": timings, "unit": portfolio["unit"], "people": people}
+
+
+def open_one_review():
+    """The review of the first initiative in readiness review, opened as its submission's
+    effect opens one (the bulk history has none): the review page to measure."""
+    from gates.models import GateDecision
+    from gates.stages import Stage
+    from gates.stages import Transition as T
+    from readiness import services as review_services
+    from readiness.models import ReadinessReview
+
+    review = ReadinessReview.objects.order_by("pk").first()
+    if review is not None:
+        return review
+    decision = (
+        GateDecision.objects.filter(
+            initiative__stage=Stage.READINESS_REVIEW, transition=T.SUBMIT_FOR_REVIEW
+        )
+        .select_related("initiative", "decided_by")
+        .order_by("initiative_id", "-decided_at")
+        .first()
+    )
+    return review_services.open_review(decision.initiative, decision)
+
+
+def detail_pages() -> list[tuple[str, str]]:
+    """One initiative page (a narrow launch with a live feed: metrics, trend charts, feeds)
+    and the readiness review page."""
+    from gates.stages import Stage
+    from metrics.models import FeedKind
+    from portfolio.models import Initiative
+
+    initiative = (
+        Initiative.objects.filter(stage=Stage.NARROW_LAUNCH, feeds__kind=FeedKind.LIVE)
+        .order_by("pk")
+        .first()
+    )
+    review = open_one_review()
+    return [
+        ("initiative page", initiative.get_absolute_url()),
+        ("readiness review page", review.get_absolute_url()),
+    ]
 
 
 def describe() -> None:
@@ -609,16 +686,26 @@ def benchmark(args: argparse.Namespace) -> None:
                         started = time.perf_counter()
                         fetch(client, url)
                         times[url].append(time.perf_counter() - started)
-        report(args, built["timings"], pages, times, sizes, profiles)
+        ratios = report(args, built["timings"], pages, times, sizes, profiles)
         if args.profile:
             for label, url in pages:
                 print(f"cProfile of {label} ({url}):\n{python_profile(client, url)}")
+        if args.live:
+            ratios += measure_live(args, client, built)
+    for line in ratios:
+        print(line)
 
 
 COLD = "/?cache=cleared"  # an unknown parameter: the dashboard ignores it
 LIST_LABEL, LIST = "list, thin slice by days", "/initiatives/?stage=thin_slice&sort=-days"
 GOAL = 5.0  # p95 within 5x the empty page's
-QUICK = {"initiatives": 500, "observations": 500_000, "history_days": 10, "repeat": 15}
+QUICK = {
+    "initiatives": 500,
+    "observations": 500_000,
+    "history_days": 10,
+    "repeat": 15,
+    "live_repeat": 40,
+}
 
 
 def _cool(url: str) -> None:
@@ -629,7 +716,8 @@ def _cool(url: str) -> None:
         cache.clear()
 
 
-def report(args, timings, pages, times, sizes, profiles) -> None:
+def report(args, timings, pages, times, sizes, profiles) -> list[str]:
+    """Print the quiet measurement; returns its `ratio:` lines, printed last."""
     base_url = pages[0][1]
     base_median, base_p95 = median(times[base_url]), percentile(times[base_url], 0.95)
     print()
@@ -679,8 +767,368 @@ def report(args, timings, pages, times, sizes, profiles) -> None:
                 print(f"\n--- EXPLAIN (ANALYZE, BUFFERS):\n{q['sql']}\n{q['params']}\n")
                 print(explain(q["sql"], q["params"]))
         print()
-    for line in ratios:
-        print(line)
+    return ratios
+
+
+# Live load --------------------------------------------------------------------------------------
+LIVE_COHORTS = ("pilot", "baseline")
+
+
+def live_pages(built) -> list[tuple[str, str]]:
+    """What a live measurement requests in turn: the baseline first, then the dashboard, the
+    list (as it opens, by owner, by each sortable column) and one of each detail page."""
+    from pages.listing import SORTS
+
+    return [
+        ("empty page (baseline)", "/bench/empty/"),
+        ("dashboard", "/"),
+        ("dashboard, one unit", f"/?unit={built['unit']}"),
+        ("list", "/initiatives/"),
+        ("list, by owner", "/initiatives/?owner=owner-1"),
+        *(
+            (f"list, sorted by {key}", f"/initiatives/?sort={key}")
+            for key in SORTS
+            if key != "title"
+        ),
+        *detail_pages(),
+    ]
+
+
+def writer_feeds() -> list[tuple[int, str, list[str]]]:
+    """(feed id, bearer token, metric slugs) of every active live feed of an initiative that
+    is not stopped. The build stored each token's hash, sha256("bench-dashboard-<n>"), with
+    the hint "gf_<n>", so the tokens are known without rotating them."""
+    from collections import defaultdict
+
+    from gates.stages import Stage
+    from metrics.models import DataFeed, FeedKind, FeedStatus, Metric
+
+    feeds = list(
+        DataFeed.objects.filter(kind=FeedKind.LIVE, status=FeedStatus.ACTIVE)
+        .exclude(initiative__stage=Stage.STOPPED)
+        .order_by("pk")
+        .values_list("pk", "initiative_id", "token_hint")
+    )
+    slugs = defaultdict(list)
+    for initiative_id, slug in Metric.objects.filter(
+        initiative_id__in={initiative for _, initiative, _ in feeds}
+    ).values_list("initiative_id", "slug"):
+        slugs[initiative_id].append(slug)
+    return [
+        (pk, f"bench-dashboard-{hint[3:]}", sorted(slugs[initiative]))
+        for pk, initiative, hint in feeds
+        if slugs[initiative]
+    ]
+
+
+def write_load(environ: dict, feeds: list, rate: float, batch: int, seed: int, stop, results):
+    """The writer process: every 1/rate seconds, POST a batch of fresh observations (each at
+    its own millisecond of the last minute, pilot and baseline in turn) to the ingestion API
+    of a random live feed, with its bearer token, until `stop` is set. The request takes the
+    production path: token check, validation, insert, recompute mark and, on commit, the
+    debounced task to the broker. Puts its counts and latencies on `results`."""
+    import json
+
+    os.environ.update(environ)
+    import django
+
+    django.setup()
+    from django.test import Client
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from jobs import publish
+
+    rng = np.random.default_rng(seed)
+    client = Client()
+    latencies: list[float] = []
+    statuses: Counter = Counter()
+    created = 0
+    interval = 1 / rate
+    started = due = time.monotonic()
+    while not stop.is_set():
+        pk, token, slugs = feeds[rng.integers(len(feeds))]
+        now = timezone.now()
+        offsets = rng.choice(60_000, size=batch, replace=False)
+        values = rng.normal(100.0, 15.0, batch)
+        items = [
+            {
+                "metric": slugs[i % len(slugs)],
+                "cohort": LIVE_COHORTS[(i // len(slugs)) % 2],
+                "observed_at": (now - timedelta(milliseconds=int(offsets[i]))).isoformat(),
+                "value": round(float(values[i]) + ((i // len(slugs)) % 2 == 0), 3),
+            }
+            for i in range(batch)
+        ]
+        before = time.perf_counter()
+        response = client.post(
+            reverse("api-observations", args=[pk]),
+            data=json.dumps(items),
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        latencies.append(time.perf_counter() - before)
+        statuses[response.status_code] += 1
+        if response.status_code == 201:
+            created += json.loads(response.content)["created"]
+        due += interval
+        if (wait := due - time.monotonic()) > 0:
+            stop.wait(wait)
+        else:
+            due = time.monotonic()  # behind: keep the rate from here, no burst to catch up
+    publish.flush()
+    results.put(
+        {
+            "seconds": time.monotonic() - started,
+            "statuses": dict(statuses),
+            "created": created,
+            "latencies": latencies,
+        }
+    )
+
+
+class LiveLoad:
+    """A Celery worker and beat on CELERY_BROKER_URL and the writer process, for the length
+    of a `with` block. Each is a process this script starts and ends by its id."""
+
+    def __init__(self, args, feeds) -> None:
+        import tempfile
+
+        self.args, self.feeds = args, feeds
+        self.dir = tempfile.mkdtemp(prefix="gantry-bench-live-")
+        self.hostname = f"bench-dashboard-{os.getpid()}@{socket.gethostname()}"
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.writer = None
+
+    def _celery(self, name: str, *argv: str) -> None:
+        out = open(os.path.join(self.dir, f"{name}.log"), "w")  # noqa: SIM115 - kept open
+        self.processes[name] = subprocess.Popen(  # noqa: S603 - our own interpreter
+            [sys.executable, "-m", "celery", "-A", "gantry", *argv],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=os.environ.copy(),
+            start_new_session=True,  # its own process group: its pool ends with it
+        )
+
+    def __enter__(self) -> LiveLoad:
+        import multiprocessing
+
+        from gantry.celery import app
+
+        jobs_just_ran()
+        self._celery(
+            "worker", "worker", "--loglevel", "WARNING", "--hostname", self.hostname,
+            "--concurrency", str(self.args.worker_concurrency), "--without-mingle",
+            "--without-gossip",
+        )  # fmt: skip
+        self._celery(
+            "beat", "beat", "--loglevel", "WARNING",
+            "--schedule", os.path.join(self.dir, "beat-schedule"),
+        )  # fmt: skip
+        deadline = time.monotonic() + 90
+        while not app.control.ping(destination=[self.hostname], timeout=1.0):
+            for name, process in self.processes.items():
+                if process.poll() is not None:
+                    self.tail(name)
+                    raise SystemExit(f"bench: the Celery {name} ended at start")
+            if time.monotonic() > deadline:
+                raise SystemExit("bench: the Celery worker did not answer a ping in 90 s")
+        context = multiprocessing.get_context("spawn")
+        self.stop, self.results = context.Event(), context.Queue()
+        environ = {k: v for k, v in os.environ.items() if k.isupper()}
+        self.writer = context.Process(
+            target=write_load,
+            args=(environ, self.feeds, self.args.live_rate, self.args.live_batch,
+                  self.args.seed, self.stop, self.results),
+            name="bench-writer",
+        )  # fmt: skip
+        self.writer.start()
+        return self
+
+    def finish(self) -> dict:
+        """Stop the writer; its figures."""
+        self.stop.set()
+        figures = self.results.get(timeout=60)
+        self.writer.join(timeout=30)
+        return figures
+
+    def __exit__(self, *exc) -> None:
+        if self.writer is not None and self.writer.is_alive():
+            self.stop.set()
+            self.writer.join(timeout=30)
+            if self.writer.is_alive():
+                self.writer.kill()
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()  # a warm shutdown: running tasks finish
+        for name, process in self.processes.items():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                log(f"the Celery {name} did not stop in 30 s; killing its process group")
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+    def tail(self, name: str, lines: int = 30) -> None:
+        with open(os.path.join(self.dir, f"{name}.log")) as out:
+            print("".join(out.readlines()[-lines:]))
+
+
+def jobs_just_ran() -> None:
+    """The periodic jobs as if they had just run (the build ran recompute, the stale-feed
+    check and the flags): each is next due one interval from now, as in a steady state,
+    rather than all at the first tick. The sweep (every tick) is due at once."""
+    from django.utils import timezone
+
+    from jobs import registry
+    from jobs.models import Job
+
+    now = timezone.now()
+    for name, job in registry.registered().items():
+        Job.objects.update_or_create(
+            name=name, defaults={"due_at": now + timedelta(seconds=job.every), "claimed_at": None}
+        )
+
+
+def section_counter() -> tuple[Counter, callable]:
+    """Count the dashboard's computations (each section's, or the whole figures') while the
+    pages are measured; returns the counter and a function that undoes the wrapping."""
+    from pages import dashboard
+
+    counts: Counter = Counter()
+    undo = []
+    targets = [
+        (section, "compute", name) for name, section in getattr(dashboard, "SECTIONS", {}).items()
+    ]
+    if not targets:
+        targets = [(dashboard, "figures", "figures")]
+    for owner, attribute, label in targets:
+        original = getattr(owner, attribute)
+
+        def counted(*args, _original=original, _label=label, **kwargs):
+            counts[_label] += 1
+            return _original(*args, **kwargs)
+
+        setattr(owner, attribute, counted)
+        undo.append((owner, attribute, original))
+
+    def restore() -> None:
+        for owner, attribute, original in undo:
+            setattr(owner, attribute, original)
+
+    return counts, restore
+
+
+def measure_live(args, client, built) -> list[str]:
+    """The pages again, in turn, while data flows; returns the live `ratio:` lines."""
+    from django.conf import settings
+    from django.core.cache import cache
+    from django.db.models import Max
+
+    from metrics.models import MetricSnapshot, RecomputeMark
+
+    broker = getattr(settings, "CELERY_BROKER_URL", "")
+    if not broker.startswith(("redis://", "rediss://")):
+        raise SystemExit(
+            "bench: --live needs CELERY_BROKER_URL=redis://... (the worker's broker); "
+            "set CACHE_URL=redis://... too for the production cache"
+        )
+    debounce = settings.GANTRY_RECOMPUTE_DEBOUNCE_SECONDS
+    settle = 2 * debounce if args.live_settle is None else args.live_settle
+    pages = live_pages(built)
+    feeds = writer_feeds()
+    log(
+        f"live load: {len(feeds):,} live feeds; writer {args.live_rate:g} batch(es)/s of "
+        f"{args.live_batch} observations; worker concurrency {args.worker_concurrency}; "
+        f"recompute debounce {debounce} s; broker {_redacted(broker)}; "
+        f"cache {settings.CACHES['default']['BACKEND'].rsplit('.', 1)[-1]} "
+        f"{_redacted(getattr(settings, 'CACHE_URL', ''))}"
+    )
+    cache.clear()
+    times: dict[str, list[float]] = {url: [] for _, url in pages}
+    with LiveLoad(args, feeds) as load:
+        with phase(f"live: load settling for {settle:g} s (writer, worker and beat running)"):
+            time.sleep(settle)
+        for _, url in pages:  # per-process caches warm, as in the quiet measurement
+            fetch(client, url)
+        first = MetricSnapshot.objects.aggregate(last=Max("pk"))["last"] or 0
+        counts, restore = section_counter()
+        started = time.monotonic()
+        try:
+            with phase(f"live: measure {args.live_repeat} round(s), the pages in turn"):
+                for _ in range(args.live_repeat):
+                    for _, url in pages:
+                        before = time.perf_counter()
+                        fetch(client, url)
+                        times[url].append(time.perf_counter() - before)
+        finally:
+            restore()
+        measured = time.monotonic() - started
+        snapshots = MetricSnapshot.objects.filter(pk__gt=first).count()
+        pending = RecomputeMark.objects.count()
+        writer = load.finish()
+    return report_live(args, pages, times, writer, counts, measured, snapshots, pending, debounce)
+
+
+def _redacted(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.hostname or "")) if parts.password else url
+
+
+def report_live(args, pages, times, writer, counts, measured, snapshots, pending, debounce):
+    base_url = pages[0][1]
+    base = {q: percentile(times[base_url], q) for q in (0.5, 0.95, 0.99)}
+    posted = sum(writer["statuses"].values())
+    latencies = writer["latencies"] or [0.0]
+    dashboards = sum(len(times[url]) for label, url in pages if label.startswith("dashboard"))
+    print()
+    print(
+        f"Under live load, {args.live_repeat} requests per page, the pages in turn "
+        f"({measured:.0f} s):"
+    )
+    print(
+        f"  writer: {posted:,} batches in {writer['seconds']:.0f} s "
+        f"({posted / writer['seconds']:.2f}/s, goal {args.live_rate:g}/s), "
+        f"{writer['created']:,} observations stored, answers {writer['statuses']}, "
+        f"POST p50 {percentile(latencies, 0.5) * 1000:.0f} ms / "
+        f"p95 {percentile(latencies, 0.95) * 1000:.0f} ms"
+    )
+    print(
+        f"  worker: {snapshots:,} snapshots written while measuring; {pending:,} metrics still "
+        f"marked at the end (debounce {debounce} s)"
+    )
+    print(
+        f"  dashboard computations while measuring ({dashboards} dashboard requests): "
+        + (", ".join(f"{name} {n}" for name, n in sorted(counts.items())) or "none")
+    )
+    print(
+        f"  {'page':<28} {'url':<44} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
+        f"{'x p50':>6} {'x p95':>6} {'x p99':>6}"
+    )
+    for label, url in pages:
+        figures = {q: percentile(times[url], q) for q in (0.5, 0.95, 0.99)}
+        print(
+            f"  {label:<28} {url[:44]:<44} "
+            + " ".join(f"{figures[q] * 1000:>7.1f}" for q in (0.5, 0.95, 0.99))
+            + " "
+            + " ".join(f"{figures[q] / base[q]:>5.1f}x" for q in (0.5, 0.95, 0.99))
+        )
+    dashboard = percentile(times["/"], 0.95) / base[0.95]
+    lists = {
+        label: percentile(times[url], 0.95) / base[0.95]
+        for label, url in pages
+        if url.startswith("/initiatives/?") or url == "/initiatives/"
+    }
+    worst = max(lists, key=lists.get)
+    print(
+        f"  dashboard p95 / baseline p95: {dashboard:.1f}x; the list's worst p95 / baseline "
+        f"p95: {lists[worst]:.1f}x ({worst}); goal {GOAL:g}x"
+    )
+    return [
+        ratio_line("dashboard_p95_live", dashboard, GOAL),
+        ratio_line("list_p95_live", lists[worst], GOAL),
+    ]
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """The initiative list: filters from the URL, sorting, and the CSV export.
 
-Everything the list shows comes from one annotated query plus one prefetch of active flags
-per page, whatever the portfolio's size.
+A page of the list is four queries whatever the portfolio's size: the count, the page's ids
+in order (filters and the sort key only), those initiatives with what the list shows of them,
+and their active flags.
 """
 
 from __future__ import annotations
@@ -9,32 +10,34 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django import forms
 from django.db.models import (
-    Case,
+    BooleanField,
     Count,
     Exists,
+    ExpressionWrapper,
     F,
-    IntegerField,
+    FilteredRelation,
+    Min,
     OuterRef,
     Prefetch,
     Q,
     QuerySet,
     Subquery,
-    Value,
-    When,
 )
 from django.db.models.functions import Coalesce, Lower
+from django.urls import reverse
 from django.utils import timezone
 
 from gates.models import GateDecision
-from gates.stages import LAUNCHED, PATH, Stage, StopReason
+from gates.stages import LAUNCHED, Stage, StopReason
 from gates.stages import Transition as T
-from metrics.models import Metric, Verdict
-from pages.forms import PersonFilter, ScopeFilter, unit_field
-from portfolio.models import FlagKind, Initiative, PurgatoryFlag
+from metrics.models import Metric, MetricSnapshot, Verdict
+from pages.forms import PersonFilter, QuickSelect, ScopeFilter, unit_field
+from portfolio.models import FlagKind, Initiative, PurgatoryFlag, stage_order
 from portfolio.queries import PEOPLE, owners_named, sponsors_named
 from readiness.queries import running_cost_currency
 
@@ -60,6 +63,28 @@ def milestones() -> dict[str, Exists]:
         "took_pass_review": _took(T.PASS_REVIEW),
         "took_widen": _took(T.WIDEN),
     }
+
+
+MILESTONES = {"took_approve_frame": T.APPROVE_FRAME, "took_pass_review": T.PASS_REVIEW,
+              "took_widen": T.WIDEN}  # fmt: skip
+
+
+def with_grouped_milestones(qs: QuerySet) -> QuerySet:
+    """`qs` annotated with the flags of `milestones` (and `left_at`, when it first left
+    framing) for counting many initiatives at once: the initiatives' decisions are grouped
+    once, instead of three lookups per initiative. The flags mean the same, so PROGRESS
+    counts with either; aggregate over the result (its rows are groups)."""
+    counted = {
+        f"{name}_n": Count("decisions", filter=Q(decisions__transition=transition))
+        for name, transition in MILESTONES.items()
+    }
+    left_at = Min("decisions__decided_at", filter=Q(decisions__transition=T.APPROVE_FRAME))
+    return qs.annotate(**counted, left_at=left_at).annotate(
+        **{
+            name: ExpressionWrapper(Q(**{f"{name}_n__gt": 0}), output_field=BooleanField())
+            for name in MILESTONES
+        }
+    )
 
 
 def first_decision(transition: str) -> Subquery:
@@ -129,10 +154,7 @@ def recent_since(now: datetime) -> datetime:
     return now - timedelta(days=RECENT_DAYS)
 
 
-STAGE_ORDER = Case(
-    *[When(stage=s, then=Value(i)) for i, s in enumerate([*PATH, Stage.STOPPED])],
-    output_field=IntegerField(),
-)
+STAGE_ORDER = stage_order()
 # Sort keys a URL may name; "-" in front reverses the first field. Ties fall back to the title,
 # then the id, so that pages never overlap.
 SORTS = {
@@ -155,6 +177,7 @@ class ListFilter(ScopeFilter):
 
     q = forms.CharField(required=False, max_length=100, label="Search")
     stage = forms.ChoiceField(
+        widget=QuickSelect,
         required=False,
         choices=[("", "All stages"), *Stage.choices, (LAUNCHED_FILTER, "Narrow or wide launch")],
     )
@@ -162,11 +185,13 @@ class ListFilter(ScopeFilter):
     owner = PersonFilter(owners_named, kind="owner", label="Owner")
     sponsor = PersonFilter(sponsors_named, kind="sponsor", label="Sponsor")
     flag = forms.ChoiceField(
+        widget=QuickSelect,
         required=False,
         choices=[("", "Any or none"), (ANY_FLAG, "Any flag"), *FlagKind.choices],
         label="Flag",
     )
     verdict = forms.ChoiceField(
+        widget=QuickSelect,
         required=False,
         choices=[
             ("", "Any status"),
@@ -177,12 +202,16 @@ class ListFilter(ScopeFilter):
         label="Metric status",
     )
     progress = forms.ChoiceField(
+        widget=QuickSelect,
         required=False,
         choices=[("", "Any"), *((key, label) for key, (label, _) in PROGRESS.items())],
         label="Progress",
     )
     stop_reason = forms.ChoiceField(
-        required=False, choices=[("", "Any reason"), *StopReason.choices], label="Stop reason"
+        widget=QuickSelect,
+        required=False,
+        choices=[("", "Any reason"), *StopReason.choices],
+        label="Stop reason",
     )
     cohort = forms.RegexField(
         regex=QUARTER,
@@ -197,6 +226,7 @@ class ListFilter(ScopeFilter):
         widget=forms.TextInput(attrs={"placeholder": "2026Q3", "size": 7}),
     )
     changed = forms.ChoiceField(
+        widget=QuickSelect,
         required=False,
         choices=[("", "Any time"), *((key, label) for key, (label, _) in CHANGES.items())],
         label=f"In the last {RECENT_DAYS} days",
@@ -211,19 +241,44 @@ class ListFilter(ScopeFilter):
 
 
 def initiatives(filters: dict) -> QuerySet:
-    primary = Metric.objects.filter(initiative=OuterRef("pk"), is_primary=True)
-    active = PurgatoryFlag.objects.filter(initiative=OuterRef("pk"), cleared_at__isnull=True)
-    qs = Initiative.objects.select_related("business_unit", *PEOPLE).annotate(
-        stage_order=STAGE_ORDER,
-        primary_verdict=Subquery(primary.values("latest_snapshot__verdict")[:1]),
-        primary_name=Subquery(primary.values("name")[:1]),
-        flag_count=Coalesce(
-            Subquery(
-                active.order_by().values("initiative").annotate(n=Count("pk")).values("n")[:1]
-            ),
-            0,
-        ),
+    """Every initiative the filters match, sorted, with what the list shows of each (the
+    export streams it whole; the list reads one page through `page_ids` and `rows`)."""
+    return ordered(with_columns(matching(filters)), filters.get("sort"))
+
+
+def _primary() -> QuerySet:
+    return Metric.objects.filter(initiative=OuterRef("pk"), is_primary=True)
+
+
+def _active() -> QuerySet:
+    return PurgatoryFlag.objects.filter(initiative=OuterRef("pk"), cleared_at__isnull=True)
+
+
+# What the list shows beyond the initiative's own row; the sorts by stage, metric status and
+# flags order by these.
+COLUMN_ANNOTATIONS = {
+    "stage_order": lambda: STAGE_ORDER,
+    "primary_verdict": lambda: Subquery(_primary().values("latest_snapshot__verdict")[:1]),
+    "primary_name": lambda: Subquery(_primary().values("name")[:1]),
+    "flag_count": lambda: Coalesce(
+        Subquery(_active().order_by().values("initiative").annotate(n=Count("pk")).values("n")[:1]),
+        0,
+    ),
+}
+
+
+def with_columns(qs: QuerySet) -> QuerySet:
+    """`qs` with the people, the unit, the primary metric's name and status and the number
+    of active flags of each initiative."""
+    return qs.select_related("business_unit", *PEOPLE).annotate(
+        **{name: column() for name, column in COLUMN_ANNOTATIONS.items()}
     )
+
+
+def matching(filters: dict) -> QuerySet:
+    """The initiatives the filters match, unsorted, with nothing read beyond the filters."""
+    qs = Initiative.objects.all()
+    primary, active = _primary(), _active()
     if text := (filters.get("q") or "").strip():
         qs = qs.filter(Q(title__icontains=text) | Q(summary__icontains=text))
     if stage := filters.get("stage"):
@@ -264,7 +319,115 @@ def initiatives(filters: dict) -> QuerySet:
             qs = qs.annotate(**{first: first_decision(transition)}).filter(
                 **{f"{first}__gte": start, f"{first}__lt": end}
             )
-    return qs.order_by(*sort_keys(filters.get("sort")))
+    return qs
+
+
+def ordered(qs: QuerySet, sort: str | None) -> QuerySet:
+    """`qs` in the order of `sort` from the URL, annotated with the column it sorts by when
+    that is not a field."""
+    for name in SORTS.get((sort or "title").lstrip("-"), SORTS["title"]):
+        if name in COLUMN_ANNOTATIONS and name not in qs.query.annotations:
+            qs = SORT_COLUMNS.get(name, _annotated(name))(qs)
+    return qs.order_by(*sort_keys(sort))
+
+
+def _annotated(name: str):
+    return lambda qs: qs.annotate(**{name: COLUMN_ANNOTATIONS[name]()})
+
+
+def _verdict_sort_key(qs: QuerySet) -> QuerySet:
+    """The primary metric's latest verdict, as the column shows it, for sorting every
+    matching initiative by it: the primary metric joined once (at most one each) and only
+    its snapshot looked up per initiative, half the lookups of the column's subquery. No
+    index can serve this sort: the verdict lives on the snapshot."""
+    return qs.annotate(
+        primary_metric=FilteredRelation("metrics", condition=Q(metrics__is_primary=True)),
+        primary_verdict=Subquery(
+            MetricSnapshot.objects.filter(pk=OuterRef("primary_metric__latest_snapshot")).values(
+                "verdict"
+            )[:1]
+        ),
+    )
+
+
+SORT_COLUMNS = {"primary_verdict": _verdict_sort_key}
+
+
+def page_ids(filters: dict) -> QuerySet:
+    """The ids of the matching initiatives in the list's order. The list pages through these
+    and reads only the page's rows in full (`rows`): the sort then runs over the initiatives'
+    ids and sort keys alone, instead of over every matching initiative joined to its people,
+    unit and metric."""
+    return ordered(matching(filters), filters.get("sort")).values_list("pk", flat=True)
+
+
+@dataclass
+class Row:
+    """One initiative as the list shows it: plain values read in one query, not a model
+    with its four people, which cost more to build than the page takes to render."""
+
+    pk: int
+    title: str
+    slug: str
+    stage: str
+    stage_label: str
+    unit: str
+    business_owner: str  # a name, or "" when nobody is named
+    delivery_lead: str
+    days_in_stage: int
+    primary_verdict: str | None
+    verdict_label: str
+    active_flags: list[PurgatoryFlag] = field(default_factory=list)
+
+    def get_absolute_url(self) -> str:
+        return reverse("initiative-detail", args=[self.slug])
+
+
+ROW_FIELDS = ("pk", "title", "slug", "stage", "stage_entered_at", "business_unit__name")
+ROW_PEOPLE = ("business_owner", "delivery_lead")
+
+
+def rows(ids: list[int]) -> list[Row]:
+    """The initiatives of `ids`, in that order, as the list shows them, with their active
+    flags: two queries."""
+    names = [f"{p}__{f}" for p in ROW_PEOPLE for f in ("first_name", "last_name", "username")]
+    found = (
+        Initiative.objects.filter(pk__in=ids)
+        .annotate(primary_verdict=COLUMN_ANNOTATIONS["primary_verdict"]())
+        .order_by()
+        .values_list(*ROW_FIELDS, *names, "primary_verdict")
+    )
+    flags: dict[int, list[PurgatoryFlag]] = {}
+    for flag in PurgatoryFlag.objects.filter(initiative__in=ids, cleared_at__isnull=True).order_by(
+        "kind", "pk"
+    ):
+        flags.setdefault(flag.initiative_id, []).append(flag)
+    now, stages, verdicts = timezone.now(), dict(Stage.choices), dict(Verdict.choices)
+    by_id = {}
+    for pk, title, slug, stage, entered, unit, *people, verdict in found:
+        owner, lead = (_name(*people[n : n + 3]) for n in (0, 3))
+        by_id[pk] = Row(
+            pk=pk,
+            title=title,
+            slug=slug,
+            stage=stage,
+            stage_label=stages.get(stage, stage),
+            unit=unit,
+            business_owner=owner,
+            delivery_lead=lead,
+            days_in_stage=(now - entered).days,
+            primary_verdict=verdict,
+            verdict_label=verdicts.get(verdict, ""),
+            active_flags=flags.get(pk, []),
+        )
+    return [by_id[pk] for pk in ids if pk in by_id]
+
+
+def _name(first: str | None, last: str | None, username: str | None) -> str:
+    """A person as `User.__str__` names them; "" for nobody."""
+    if username is None:
+        return ""
+    return f"{first} {last}".strip() or username
 
 
 def sort_keys(sort: str | None) -> list:
@@ -273,8 +436,17 @@ def sort_keys(sort: str | None) -> list:
     name = (sort or "title").lstrip("-")
     descending = ((sort or "").startswith("-") and name in SORTS) != (name in REVERSED)
     first, *rest = SORTS.get(name, SORTS["title"])
-    key = _expr(first).desc(nulls_last=True) if descending else _expr(first).asc(nulls_last=True)
-    return [key, *(_expr(f).asc(nulls_last=True) for f in rest), "pk"]
+    key = _expr(first).desc(**_nulls(first)) if descending else _expr(first).asc(**_nulls(first))
+    return [key, *(_expr(f).asc(**_nulls(f)) for f in rest), "pk"]
+
+
+# Sort keys that may be missing. The others are never NULL, and are sorted without a NULLS
+# clause: a descending sort then reads an ascending index backwards.
+NULLABLE = {"business_owner__last_name", "business_owner__first_name", "primary_verdict"}
+
+
+def _nulls(key: str) -> dict:
+    return {"nulls_last": True} if key in NULLABLE else {}
 
 
 # Names sort as a person reads them: "api gateway" between "Alpha" and "Beta", not after "Z".
@@ -286,8 +458,8 @@ TEXT_SORTS = {
 }
 
 
-def _expr(field: str):
-    return Lower(field) if field in TEXT_SORTS else F(field)
+def _expr(key: str):
+    return Lower(key) if key in TEXT_SORTS else F(key)
 
 
 def with_flags(qs: QuerySet) -> QuerySet:

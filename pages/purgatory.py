@@ -9,9 +9,9 @@ holds. Running it twice changes nothing the second time.
 each request: the job reads its evidence (the pre-launch work items' due dates, the open
 review's age) in the same pass, so the flag is raised and cleared with a history, dated from
 when the work fell overdue, filtered in the list like every other flag, and read by the
-dashboard from stored rows in a fixed number of queries, within the cache's fingerprint. A
-derived state would need the same rule written twice (the dashboard's count and the list's
-filter) and would have no history.
+dashboard from stored rows in a fixed number of queries, its cached sections told of every
+change (`pages.versions`). A derived state would need the same rule written twice (the
+dashboard's count and the list's filter) and would have no history.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from gates.criteria import registry
 from gates.models import GateDecision
 from gates.stages import LAUNCHED, NEXT_GATE, Stage, Transition
 from metrics.models import DataFeed, FeedKind, FeedStatus, Metric, MetricSnapshot, Verdict
+from pages import versions
+from pages.models import Source
 from portfolio.models import FlagKind, FramingChange, Initiative, PurgatoryFlag, StageLimit
 from readiness.models import PreLaunchWorkItem, ReadinessReview, ReviewOutcome, WorkStatus
 
@@ -409,6 +411,10 @@ def sync_flags(*, now: datetime | None = None) -> dict[str, int]:
                 for f in active.values()
             ]
         events.emit(*said)
+        if raised or updated or cleared:
+            # A flag reworded or redated keeps its id: the dashboard's sections learn of it
+            # here, with the flags, rather than from the flag rows.
+            versions.changed(Source.FLAGS)
     log.info("purgatory flags: %s raised, %s updated, %s cleared", raised, updated, cleared)
     return {"raised": raised, "updated": updated, "cleared": cleared}
 

@@ -93,8 +93,7 @@ class ListPage(Page):
     query: str
     sort: str
     sort_links: dict[str, str]
-    columns: list[tuple[str, str, str]]
-    verdict_labels: list[tuple[str, str]]
+    columns: list[dict]
     filtered: bool
     may_create: bool
 
@@ -144,17 +143,33 @@ def list_page(*, user, params: QueryDict) -> ListPage:
     query = params.copy()
     query.pop("page", None)
     sort = filters.get("sort") or "title"
+    links = _sort_links(query, sort)
     return ListPage(
         form=form,
         page=page,
         query=query.urlencode(),
         sort=sort,
-        sort_links=_sort_links(query, sort),
-        columns=LIST_COLUMNS,
-        verdict_labels=Verdict.choices,
+        sort_links=links,
+        columns=_columns(links, sort),
         filtered=any(v for k, v in filters.items() if k != "sort"),
         may_create=permissions.may_create_initiative(user),
     )
+
+
+def _columns(links: dict[str, str], sort: str) -> list[dict]:
+    """The list's column headers, each with its sort link and the order it shows, worked out
+    here rather than by a loop over the links in every header."""
+    order = "descending" if sort.startswith("-") else "ascending"
+    return [
+        {
+            "key": key,
+            "label": label,
+            "cls": cls,
+            "link": links.get(key, ""),
+            "order": order if key and key == sort.lstrip("-") else "",
+        }
+        for key, label, cls in LIST_COLUMNS
+    ]
 
 
 def _sort_links(params: QueryDict, current: str) -> dict[str, str]:

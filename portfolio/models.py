@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -11,7 +12,7 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 from gates import clock
 from gates.criteria import gate_open
 from gates.models import AppendOnly
-from gates.stages import STOPPABLE, Stage, StopReason
+from gates.stages import PATH, STOPPABLE, Stage, StopReason
 from gates.stages import Transition as T
 from portfolio import permissions
 
@@ -35,6 +36,15 @@ class BusinessUnit(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+def stage_order() -> models.Case:
+    """Each stage's place on the path, stopped last: how the list sorts by stage. The list's
+    index on it is built from this same expression, so that the planner matches the two."""
+    return models.Case(
+        *[models.When(stage=s, then=models.Value(n)) for n, s in enumerate([*PATH, Stage.STOPPED])],
+        output_field=models.IntegerField(),
+    )
 
 
 class Initiative(ConcurrentTransitionMixin, models.Model):
@@ -120,7 +130,14 @@ class Initiative(ConcurrentTransitionMixin, models.Model):
 
     class Meta:
         ordering = ["title"]
-        indexes = [models.Index(fields=["business_unit", "stage"], name="initiative_unit_stage")]
+        indexes = [
+            models.Index(fields=["business_unit", "stage"], name="initiative_unit_stage"),
+            # The list's sorts by title, stage and days in stage read a page of ids from these
+            # in order instead of sorting every initiative (descending: read backwards).
+            models.Index(Lower("title"), "id", name="initiative_title_sort"),
+            models.Index(stage_order(), Lower("title"), "id", name="initiative_stage_sort"),
+            models.Index(fields=["stage_entered_at"], name="initiative_entered_sort"),
+        ]
 
     def __str__(self) -> str:
         return self.title

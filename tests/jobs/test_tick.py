@@ -173,6 +173,7 @@ def test_the_apps_register_their_periodic_jobs():
         "weekly-digest": 900,
         "observation-partitions": 6 * 3600,
         "retention": 24 * 3600,
+        "prune-section-changes": 3600,
     }
 
 

@@ -5,7 +5,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.http import QueryDict
 
-from pages.forms import DashboardFilter, add_errors
+from pages.forms import DashboardFilter, QuickSelect, add_errors
 from pages.listing import ListFilter
 from tests.factories import BusinessUnitFactory, InitiativeFactory, UserFactory
 
@@ -62,3 +62,25 @@ def test_a_service_error_without_fields_lands_on_the_form():
     form.is_valid()
     add_errors(form, ValidationError(["The review is closed.", "Reload the page."]))
     assert form.non_field_errors() == ["The review is closed.", "Reload the page."]
+
+
+CHOICES = [("", "All <kinds>"), ("a", "A & B"), ("Group", [("g1", "One"), ("g2", "Two")]), (3, "3")]
+
+
+@pytest.mark.parametrize("value", ["", "a", "g2", 3, "3", None, "unknown"])
+@pytest.mark.parametrize("attrs", [None, {"id": "id_x", "data-x": '"<', "required": True}])
+def test_the_quick_select_writes_what_djangos_select_writes(value, attrs):
+    expected = forms.Select(choices=CHOICES).render("x", value, attrs)
+    assert QuickSelect(choices=CHOICES).render("x", value, attrs) == expected
+
+
+def test_the_list_filters_render_their_selects_without_templates(db):
+    unit = BusinessUnitFactory(slug="claims", name="Claims & co")
+    form = ListFilter(QueryDict("stage=thin_slice&unit=claims"))
+    form.values()
+    assert '<option value="thin_slice" selected>Thin slice</option>' in str(form["stage"])
+    assert f'<option value="{unit.slug}" selected>Claims &amp; co</option>' in str(form["unit"])
+    assert all(
+        isinstance(form.fields[name].widget, QuickSelect)
+        for name in ("stage", "unit", "flag", "verdict", "progress", "stop_reason", "changed")
+    )

@@ -119,7 +119,7 @@ def test_the_dashboard_figures_come_from_the_cache_while_nothing_changed(db):
     selectors.dashboard_page(params=QueryDict())
     with CaptureQueriesContext(connection) as queries:
         page = selectors.dashboard_page(params=QueryDict())
-    assert len(queries) == 1  # the fingerprint of what the dashboard shows
+    assert len(queries) == 1  # the versions of what the dashboard's sections read
     assert page.figures["total"] == 1
 
 

@@ -1011,6 +1011,7 @@ def test_the_dashboard_renders_without_a_cache(client, executive, manager, monke
         raise ConnectionError("cache down")
 
     monkeypatch.setattr("pages.dashboard.cache.get", broken)
+    monkeypatch.setattr("pages.dashboard.cache.get_many", broken)
     # The process then does without the cache for a while; later tests start with it again.
     monkeypatch.setattr("pages.dashboard._cache_paused_until", 0.0)
     response = dashboard(client, executive)
