@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock requirements-dev.lock pyproject.toml package-lock.json | cksum | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Processes the main test suite runs in (pytest-xdist); 1 runs it in one worker process.
+TEST_PROCESSES ?= 2
 
 .PHONY: install demo test lint format serve worker beat stack bench clean
 
@@ -27,11 +29,13 @@ demo: install
 	DEBUG=1 $(BIN)/python manage.py seed_demo
 	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-## test: lint, then the whole test suite
+## test: lint, then the whole test suite: in TEST_PROCESSES processes, then the fault tests
+## (which kill and restart real processes) on their own
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_PROCESSES) --dist loadgroup --ignore=tests/faults
+	$(BIN)/pytest tests/faults
 
 lint: install
 	$(BIN)/ruff check .

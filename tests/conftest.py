@@ -25,6 +25,27 @@ def skip_or_fail(reason: str, *, variable: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Keep `pytest.mark.xdist_group` working under `--dist loadgroup` (make test).
+
+    pytest-xdist tells its scheduler a test's group by appending "@group" to the test's node
+    id in each worker. pytest 9.2 keeps node ids in `Item._id`, so xdist 3.8's write to the
+    old `_nodeid` attribute is lost and grouped tests are silently spread over the workers
+    (pytest-dev/pytest-xdist#1386). Add the suffix the way xdist would, where it is missing.
+    """
+    if not getattr(config.option, "loadgroup", False):  # set in xdist workers only
+        return
+    for item in items:
+        names = {
+            str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+            for mark in item.iter_markers("xdist_group")
+        }
+        suffix = "@" + "_".join(sorted(names))
+        if names and not item.nodeid.endswith(suffix) and hasattr(item, "_id"):
+            item._id = type(item._id).parse(item.nodeid + suffix)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Each test starts with an empty cache: cached dashboards and debounce keys of one test

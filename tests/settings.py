@@ -14,5 +14,11 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # cannot be dropped.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 
-# A shared Redis cache (CI) keeps test keys apart from anything else in it.
-CACHES["default"]["KEY_PREFIX"] = "gantry-tests"  # noqa: F405
+# A shared Redis cache (CI) keeps test keys apart from anything else in it, and each
+# pytest-xdist worker's ("gw0", "gw1", ...) apart from the others'. Its clear() deletes only
+# keys under its own prefix: FLUSHDB would empty the other workers' caches mid-test.
+_cache = CACHES["default"]  # noqa: F405
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+_cache["KEY_PREFIX"] = f"gantry-tests-{_worker}" if _worker else "gantry-tests"
+if _cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    _cache["BACKEND"] = "tests.cache.PrefixRedisCache"

@@ -214,8 +214,17 @@ class Holder:
             connection.close()
 
     def stop(self):
+        """Close the connection and wait until the server has ended its session: a backend
+        releases its locks on the way out, a moment after the client has gone."""
         self.done.set()
         self.thread.join(timeout=10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [self.pid])
+                if not cursor.fetchone()[0]:
+                    return
+            time.sleep(0.02)
 
 
 @pytest.mark.django_db(transaction=True)

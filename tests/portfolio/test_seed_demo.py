@@ -9,7 +9,7 @@ from itertools import pairwise
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
@@ -40,7 +40,8 @@ from readiness.models import ReviewOutcome as ReviewOutcome
 from readiness.queries import open_items_for, open_work_for
 from readiness.services import WORK_ITEM_DUE_DAYS, current_template
 
-pytestmark = pytest.mark.django_db
+# One worker seeds the demo once for the whole module (see `seeded_once`).
+pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("seed_demo")]
 
 INITIATIVES = load().initiatives
 FEEDS = {spec.title: spec.feeds for spec in INITIATIVES if spec.feeds}
@@ -95,11 +96,19 @@ def seeded_once(django_db_setup, django_db_blocker):
     Each test runs in a savepoint inside it (the `db` fixture's TestCase atomic nests), so what
     a test writes is undone after it and the seeded demo stays as loaded; the next module
     finds the database as empty as before.
+
+    The seeded rows' deferred constraints are checked here, once. Left pending, every test's
+    teardown would check them again (SET CONSTRAINTS ALL IMMEDIATE), for the whole portfolio,
+    since rolling back a test's savepoint puts the checks it ran back in the queue; checked
+    at the transaction's top level they leave it. Each test's own writes are still checked
+    when it ends.
     """
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("DEMO_PASSWORD", raising=False)
         with django_db_blocker.unblock(), transaction.atomic():
-            yield seed()
+            output = seed()
+            connection.check_constraints()
+            yield output
             transaction.set_rollback(True)
 
 
@@ -414,10 +423,13 @@ def test_below_insufficient_and_stale_launches_fail_gate_four_for_their_reason(s
 def test_every_metric_has_a_daily_snapshot_history_ending_now(seeded):
     now = timezone.now()
     for metric in Metric.objects.select_related("initiative", "latest_snapshot"):
-        history = list(metric.snapshots.order_by("computed_at"))
+        # In the order the application reads them (MetricSnapshot's ordering, latest_snapshot):
+        # of two snapshots computed for the same moment, the later one (higher id) is newer.
+        history = list(metric.snapshots.order_by("computed_at", "id"))
         assert history, metric.name
         if metric.initiative.decisions.filter(transition=T.REFRAME).exists():
-            # Recomputed once more after today's reframe, a moment after the daily one.
+            # Recomputed once more after today's reframe, for the same moment as the daily one
+            # or a moment after.
             reframed = history.pop()
             assert reframed.computed_at - history[-1].computed_at < timedelta(minutes=5)
             assert metric.latest_snapshot == reframed

@@ -82,11 +82,15 @@ def delivery_times(
 
 
 def batches(points: list[Point], times: list[datetime]) -> list[tuple[datetime, list[Point]]]:
-    """Each delivery with what was observed since the delivery before it (empty ones left out)."""
+    """Each delivery with what was observed since the delivery before it (empty ones left out).
+
+    A delivery carries what was observed before its moment: a point observed at that very
+    second goes with the next one, or it would be stored as observed when it was ingested.
+    """
     result, i = [], 0
     for at in times:
         batch = []
-        while i < len(points) and points[i].observed_at <= at:
+        while i < len(points) and points[i].observed_at < at:
             batch.append(points[i])
             i += 1
         if batch:
