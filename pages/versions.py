@@ -39,7 +39,9 @@ def current() -> dict[str, int]:
         DECISIONS: GateDecision._meta.db_table,
         SNAPSHOTS: MetricSnapshot._meta.db_table,
     }
-    # Table names are our own models'; the values go as parameters.
+    # Table names are our own models'; the values go as parameters. A write that drew a lower
+    # id but commits after a higher one leaves the newest id as it was: such a write is seen
+    # when the section's cache entry expires (pages.dashboard.CACHE_SECONDS), not sooner.
     sql = " UNION ALL ".join(
         [
             *(f"SELECT %s, MAX(id) FROM {table}" for table in tables.values()),  # noqa: S608
