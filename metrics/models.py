@@ -66,6 +66,10 @@ class Metric(models.Model):
         # metrics up by it, which is rare.
         db_index=False,
     )
+    # The latest snapshot's verdict, written by the same UPDATE that moves `latest_snapshot`,
+    # so that the list sorts and filters a portfolio by status with one join instead of a
+    # snapshot lookup per initiative.
+    latest_verdict = models.CharField(max_length=20, null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-is_primary", "name"]

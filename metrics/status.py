@@ -148,9 +148,10 @@ def _point_at_newest(target, snapshots: list[MetricSnapshot], *, now: datetime) 
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""
-                UPDATE {table} AS m SET latest_snapshot_id = u.snapshot_id
-                FROM unnest(%(metrics)s::bigint[], %(snapshots)s::bigint[])
-                    AS u(metric_id, snapshot_id)
+                UPDATE {table} AS m
+                SET latest_snapshot_id = u.snapshot_id, latest_verdict = u.verdict
+                FROM unnest(%(metrics)s::bigint[], %(snapshots)s::bigint[], %(verdicts)s::text[])
+                    AS u(metric_id, snapshot_id, verdict)
                 WHERE m.id = u.metric_id AND NOT EXISTS (
                     SELECT 1 FROM {history} AS held WHERE held.id = m.latest_snapshot_id
                     AND (held.computed_at, held.id) > (%(now)s, u.snapshot_id)
@@ -159,12 +160,16 @@ def _point_at_newest(target, snapshots: list[MetricSnapshot], *, now: datetime) 
                 {
                     "metrics": [s.metric_id for s in snapshots],
                     "snapshots": [s.pk for s in snapshots],
+                    "verdicts": [s.verdict for s in snapshots],
                     "now": now,
                 },
             )
         return
     newest = MetricSnapshot.objects.filter(metric=OuterRef("pk")).order_by("-computed_at", "-id")
-    target.update(latest_snapshot=Subquery(newest.values("id")[:1]))
+    target.update(
+        latest_snapshot=Subquery(newest.values("id")[:1]),
+        latest_verdict=Subquery(newest.values("verdict")[:1]),
+    )
 
 
 # Below this many snapshots, INSERT is as quick as setting up a COPY.

@@ -35,7 +35,7 @@ from django.utils import timezone
 from gates.models import GateDecision
 from gates.stages import LAUNCHED, Stage, StopReason
 from gates.stages import Transition as T
-from metrics.models import Metric, MetricSnapshot, Verdict
+from metrics.models import Metric, Verdict
 from pages.forms import PersonFilter, QuickSelect, ScopeFilter, unit_field
 from portfolio.models import FlagKind, Initiative, PurgatoryFlag, stage_order
 from portfolio.queries import PEOPLE, owners_named, sponsors_named
@@ -258,7 +258,7 @@ def _active() -> QuerySet:
 # flags order by these.
 COLUMN_ANNOTATIONS = {
     "stage_order": lambda: STAGE_ORDER,
-    "primary_verdict": lambda: Subquery(_primary().values("latest_snapshot__verdict")[:1]),
+    "primary_verdict": lambda: Subquery(_primary().values("latest_verdict")[:1]),
     "primary_name": lambda: Subquery(_primary().values("name")[:1]),
     "flag_count": lambda: Coalesce(
         Subquery(_active().order_by().values("initiative").annotate(n=Count("pk")).values("n")[:1]),
@@ -299,7 +299,7 @@ def matching(filters: dict) -> QuerySet:
         elif verdict == NO_METRIC:
             qs = qs.filter(~Exists(primary))
         else:
-            qs = qs.filter(Exists(primary.filter(latest_snapshot__verdict=verdict)))
+            qs = qs.filter(Exists(primary.filter(latest_verdict=verdict)))
     if progress := filters.get("progress"):
         qs = qs.annotate(**milestones()).filter(PROGRESS[progress][1])
     if stop_reason := filters.get("stop_reason"):
@@ -337,20 +337,25 @@ def _annotated(name: str):
 
 def _verdict_sort_key(qs: QuerySet) -> QuerySet:
     """The primary metric's latest verdict, as the column shows it, for sorting every
-    matching initiative by it: the primary metric joined once (at most one each) and only
-    its snapshot looked up per initiative, half the lookups of the column's subquery. No
-    index can serve this sort: the verdict lives on the snapshot."""
+    matching initiative by it: the primary metric (at most one each) joined once, where a
+    subquery would look one up per initiative."""
     return qs.annotate(
         primary_metric=FilteredRelation("metrics", condition=Q(metrics__is_primary=True)),
-        primary_verdict=Subquery(
-            MetricSnapshot.objects.filter(pk=OuterRef("primary_metric__latest_snapshot")).values(
-                "verdict"
-            )[:1]
-        ),
+        primary_verdict=F("primary_metric__latest_verdict"),
     )
 
 
-SORT_COLUMNS = {"primary_verdict": _verdict_sort_key}
+def _flag_sort_key(qs: QuerySet) -> QuerySet:
+    """The number of active flags, for sorting every matching initiative by it: the active
+    flags joined and counted once, grouped by initiative, where the column's subquery would
+    count them per initiative."""
+    return qs.annotate(
+        active_flag=FilteredRelation("flags", condition=Q(flags__cleared_at__isnull=True)),
+        flag_count=Count("active_flag"),
+    )
+
+
+SORT_COLUMNS = {"primary_verdict": _verdict_sort_key, "flag_count": _flag_sort_key}
 
 
 def page_ids(filters: dict) -> QuerySet:

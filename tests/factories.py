@@ -184,8 +184,10 @@ class MetricSnapshotFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def latest(self, create, extracted, **kwargs):
         if create and extracted:
-            Metric.objects.filter(pk=self.metric_id).update(latest_snapshot=self)
-            self.metric.latest_snapshot = self
+            Metric.objects.filter(pk=self.metric_id).update(
+                latest_snapshot=self, latest_verdict=self.verdict
+            )
+            self.metric.latest_snapshot, self.metric.latest_verdict = self, self.verdict
 
 
 def _next_checklist_version() -> int:
@@ -334,8 +336,8 @@ def bulk_portfolio(count: int, *, decided_by, start: int = 0) -> list[Initiative
         ]
     )
     for metric, snap in zip(metrics, latest, strict=True):
-        metric.latest_snapshot = snap
-    Metric.objects.bulk_update(metrics, ["latest_snapshot"], batch_size=500)
+        metric.latest_snapshot, metric.latest_verdict = snap, snap.verdict
+    Metric.objects.bulk_update(metrics, ["latest_snapshot", "latest_verdict"], batch_size=500)
     DataFeed.objects.bulk_create(
         [
             DataFeed(

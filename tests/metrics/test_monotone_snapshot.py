@@ -79,6 +79,7 @@ def test_the_older_recompute_committing_last_leaves_the_newer_snapshot(require_p
     metric.refresh_from_db()
     assert metric.snapshots.count() == 2
     assert metric.latest_snapshot.computed_at == later
+    assert metric.latest_verdict == metric.latest_snapshot.verdict
 
 
 def test_concurrent_recomputes_of_many_metrics_end_on_the_newest(require_postgres):
@@ -100,3 +101,4 @@ def test_concurrent_recomputes_of_many_metrics_end_on_the_newest(require_postgre
     assert not errors
     for metric in Metric.objects.filter(pk__in=ids).select_related("latest_snapshot"):
         assert metric.latest_snapshot.computed_at == base
+        assert metric.latest_verdict == metric.latest_snapshot.verdict

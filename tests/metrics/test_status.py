@@ -337,6 +337,26 @@ def test_every_recompute_keeps_its_snapshot_and_the_latest_points_at_the_newest(
     assert first.verdict == Verdict.BELOW  # the older snapshot is kept unchanged
 
 
+@pytest.mark.parametrize("some", [True, False], ids=["some metrics", "all metrics"])
+def test_the_metric_carries_its_latest_snapshot_s_verdict(metric, feed, now, some):
+    """The list sorts and filters by the verdict kept on the metric: it must follow every
+    recompute, down and up, by either path of the update."""
+    ids = {"metric_ids": [metric.pk]} if some else {}
+    observe(metric, feed, Cohort.PILOT, [80.0] * 5, end=now - timedelta(days=1))
+    status.recompute(now=now - timedelta(hours=2), **ids)
+    assert Metric.objects.get(pk=metric.pk).latest_verdict == Verdict.BELOW
+
+    observe(metric, feed, Cohort.PILOT, [100.0] * 10, end=now - timedelta(hours=1))
+    status.recompute(now=now, **ids)
+    assert Metric.objects.get(pk=metric.pk).latest_verdict == Verdict.MEETING
+
+    # A recompute that finishes late, for an earlier moment, moves neither.
+    status.recompute(now=now - timedelta(hours=3), **ids)
+    reread = Metric.objects.select_related("latest_snapshot").get(pk=metric.pk)
+    assert reread.latest_snapshot.computed_at == now
+    assert reread.latest_verdict == Verdict.MEETING
+
+
 def test_recompute_twice_on_the_same_data_gives_the_same_verdict_and_figures(metric, feed, now):
     observe(metric, feed, Cohort.PILOT, PILOT, end=now)
     observe(metric, feed, Cohort.BASELINE, BASELINE, end=now)

@@ -317,7 +317,11 @@ def sortable(manager):
         days=1,
         flags=[FlagKind.STUCK, FlagKind.NO_BUSINESS_OWNER, FlagKind.NO_SUCCESS_METRIC],
     )
-    Initiative.objects.get(title="Bravo").metrics.all().delete()
+    bravo = Initiative.objects.get(title="Bravo")
+    bravo.metrics.all().delete()
+    # Cleared flags count for nothing: Bravo sorts as having none.
+    for kind in (FlagKind.STUCK, FlagKind.BELOW_THRESHOLD, FlagKind.NO_BUSINESS_OWNER):
+        PurgatoryFlagFactory(initiative=bravo, kind=kind, cleared_at=timezone.now())
 
 
 # (sort key, ascending order, descending order). The first key reverses; ties stay in title
