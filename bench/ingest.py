@@ -22,6 +22,10 @@ one live feed through the services, generates the observations, and measures
    with the same batches in the same run (the goal: at least 0.5x its rate). The server
    publishes each recompute prompt to a real Redis broker (--broker) that no worker reads.
 
+With --preload N the table first receives N observations of other initiatives' metrics over
+the same 60 days (bench.recompute's binary COPY, indexes rebuilt after it, the rollup trigger
+firing), so every phase inserts into a table that already holds N rows and their indexes.
+
 It prints both times, rows/s and the ratio API/COPY (the goal: within 1.5x), with a
 breakdown of the API time by stage. --profile runs the API phase under cProfile instead and
 prints where the time goes (the times are then inflated by the profiler).
@@ -104,12 +108,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="Redis the HTTP server publishes recompute prompts to; its 'celery' queue is "
         "deleted afterwards (redis://127.0.0.1:6379/5)",
     )
+    parser.add_argument(
+        "--preload",
+        type=int,
+        default=0,
+        help="observations of other initiatives' metrics loaded before the timed phases, "
+        "spread over the same 60 days (0: an empty table)",
+    )
+    parser.add_argument(
+        "--preload-initiatives",
+        type=int,
+        default=5_000,
+        help="initiatives of the preload, one live feed each (5,000)",
+    )
+    parser.add_argument(
+        "--preload-metrics", type=int, default=20_000, help="metrics of the preload (20,000)"
+    )
     add_quick_argument(parser, QUICK)
     add_database_arguments(parser, "ingest")
     args = parser.parse_args(argv)
     apply_quick(args, QUICK)
     if args.rows < 1 or not 1 <= args.batch <= 10_000 or args.metrics < 1:
         parser.error("--rows and --metrics must be positive and --batch within 1..10,000")
+    if args.preload < 0 or not 1 <= args.preload_initiatives <= args.preload_metrics:
+        parser.error("--preload must not be negative, and each preload initiative needs a metric")
     return args
 
 
@@ -122,10 +144,12 @@ def create_fixture(metric_count: int):
     from portfolio.models import BusinessUnit, Initiative, User
     from portfolio.roles import Role
 
-    owner = User.objects.create_user("bench-owner", password=None)
+    # Names of its own: the preload's portfolio (bench.recompute's) has a "bench-owner" and
+    # a "benchmarks" unit.
+    owner = User.objects.create_user("bench-ingest-owner", password=None)
     # The role bounds every power: only an owner by role may manage the feed it is named on.
     owner.groups.add(Group.objects.get_or_create(name=Role.OWNER)[0])
-    unit = BusinessUnit.objects.create(name="Benchmarks", slug="benchmarks")
+    unit = BusinessUnit.objects.create(name="Ingestion benchmark", slug="bench-ingest")
     initiative = Initiative.objects.create(
         title="Ingestion benchmark", business_unit=unit, business_owner=owner
     )
@@ -270,21 +294,82 @@ def run_api(payload: Payload, feed, token: str, *, profile: bool) -> dict:
     return {"seconds": elapsed, "latencies": latencies, "stages": dict(stages.seconds)}
 
 
-def truncate() -> None:
+def preload(args: argparse.Namespace, now) -> None:
+    """--preload: other initiatives' observations in the table before anything is timed.
+
+    bench.recompute's portfolio (initiatives with a live feed each, 4 metrics per initiative
+    by default) and its numpy binary COPY: every metric the same number of rows, in time order
+    over the last 60 days, ending now. The table stays partitioned and its rollup trigger
+    fires; its secondary indexes and foreign keys are dropped for the load and rebuilt from
+    their own definitions, as bench.recompute loads. Then VACUUM ANALYZE, as autovacuum would
+    have left a table filled over 60 days.
+    """
     from django.db import connection
 
+    from bench.recompute import create_portfolio, load_observations, secondary_indexes_dropped
     from metrics.models import DailyRollup, Observation
 
-    # The rollups too: every phase then inserts its rollups as the first delivery does.
+    spec = argparse.Namespace(
+        initiatives=args.preload_initiatives,
+        metrics=args.preload_metrics,
+        last_share=0.0,
+        observations=args.preload,
+        seed=args.seed + 1,
+        chunk=500_000,
+    )
+    table = Observation._meta.db_table
+    with phase(f"preload: {spec.initiatives:,} initiatives, {spec.metrics:,} metrics (bulk)"):
+        ids, feeds = create_portfolio(spec, now)
+    with (
+        phase(f"preload: {args.preload:,} observations (binary COPY, indexes rebuilt after)"),
+        secondary_indexes_dropped(table),
+    ):
+        load_observations(spec, ids, feeds, now)
+    with phase("preload: VACUUM ANALYZE"), connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    log(f"table after the preload: {table_size(table)}")
+    log(f"rollups after the preload: {DailyRollup.objects.count():,} rows")
+
+
+def truncate(feed, *, preloaded: bool) -> None:
+    """Empty the table of the measured rows before a phase, then CHECKPOINT.
+
+    Without a preload the observations and rollups are truncated. With one, only the measured
+    feed's rows and its metrics' rollups are deleted, and VACUUM makes their space and index
+    entries free again: the next phase inserts into the preloaded table as it was.
+    """
+    from django.db import connection
+
+    from metrics.models import DailyRollup, Metric, Observation
+
+    observations, rollups = Observation._meta.db_table, DailyRollup._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {Observation._meta.db_table}, {DailyRollup._meta.db_table}")
+        if not preloaded:
+            # The rollups too: every phase then inserts its rollups as the first delivery does.
+            cursor.execute(f"TRUNCATE {observations}, {rollups}")
+        else:
+            own = Metric.objects.filter(initiative_id=feed.initiative_id)
+            metrics = list(own.values_list("pk", flat=True))
+            cursor.execute(f"DELETE FROM {observations} WHERE feed_id = %s", [feed.pk])
+            deleted = cursor.rowcount
+            cursor.execute(f"DELETE FROM {rollups} WHERE metric_id = ANY(%s)", [metrics])
+            if deleted:
+                started = time.perf_counter()
+                # Index cleanup forced: below 2% of pages with dead rows PostgreSQL would
+                # skip it and leave the deleted rows' index entries behind.
+                cursor.execute(f"VACUUM (INDEX_CLEANUP ON) {observations}, {rollups}")
+                log(
+                    f"  deleted the {deleted:,} measured rows; VACUUM "
+                    f"{time.perf_counter() - started:.1f} s (not timed)"
+                )
     checkpoint()
 
 
-def count_rows() -> int:
+def count_rows(feed) -> int:
+    """The measured feed's rows (a preload's are not counted)."""
     from metrics.models import Observation
 
-    return Observation.objects.count()
+    return Observation.objects.filter(feed_id=feed.pk).count()
 
 
 def run_copy(chunks: list[bytes], *, per_batch: bool) -> float:
@@ -423,13 +508,24 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def benchmark(args: argparse.Namespace) -> None:
+    from django.utils import timezone
+
+    from metrics import partitions
     from metrics.models import Metric, Observation
 
     table = Observation._meta.db_table
-    log(f"PostgreSQL {server_version()}; {args.rows:,} rows in batches of {args.batch:,}")
+    log(
+        f"PostgreSQL {server_version()}; {args.rows:,} rows in batches of {args.batch:,}; "
+        f"preload {args.preload:,} observations"
+    )
+    # The months the 60 days fall into have their partitions, as the monthly job leaves them.
+    made = partitions.ensure_partitions(now=timezone.now() - SPAN)
+    log(f"observation partitions made: {', '.join(made) or 'none'}")
     with phase("fixture: initiative, metrics, live feed (services.create_feed)"):
         feed, token = create_fixture(args.metrics)
         metrics = list(Metric.objects.filter(initiative=feed.initiative).order_by("pk"))
+    if args.preload:
+        preload(args, timezone.now())
     with phase("generate rows, JSON bodies and COPY text (not timed below)"):
         payload = Payload(
             rows=args.rows, batch=args.batch, metrics=metrics, feed_id=feed.pk, seed=args.seed
@@ -444,10 +540,10 @@ def benchmark(args: argparse.Namespace) -> None:
 
         ingest.COPY_FROM_ROWS = args.batch + 1
         log("--unnest: every batch is inserted by the one-statement unnest")
-    truncate()
+    truncate(feed, preloaded=bool(args.preload))
     with phase("API: POST every batch through the test Client"):
         api = run_api(payload, feed, token, profile=args.profile)
-    if count_rows() != args.rows:
+    if count_rows(feed) != args.rows:
         sys.exit("bench: the table does not hold every row after the API phase")
     log(f"table after the API: {table_size(table)}")
     log(
@@ -456,16 +552,16 @@ def benchmark(args: argparse.Namespace) -> None:
     )
     copy_seconds = copy_batched = None
     if not args.skip_copy:
-        truncate()
+        truncate(feed, preloaded=bool(args.preload))
         with phase("COPY: one stream, one transaction"):
             copy_seconds = run_copy(payload.copy_chunks, per_batch=False)
-        if count_rows() != args.rows:
+        if count_rows(feed) != args.rows:
             sys.exit("bench: the table does not hold every row after COPY")
         log(f"table after COPY: {table_size(table)}")
-        truncate()
+        truncate(feed, preloaded=bool(args.preload))
         with phase(f"COPY: one per batch of {args.batch:,}, each committed"):
             copy_batched = run_copy(payload.copy_chunks, per_batch=True)
-        truncate()
+        truncate(feed, preloaded=bool(args.preload))
     http = None
     if args.http:
         with phase(f"generate {args.http_rows:,} rows in batches of {args.http_batch:,}"):
@@ -476,17 +572,17 @@ def benchmark(args: argparse.Namespace) -> None:
                 feed_id=feed.pk,
                 seed=args.seed + 1,
             )
-        truncate()
+        truncate(feed, preloaded=bool(args.preload))
         with phase(f"API in process, batches of {args.http_batch:,}"):
             in_process = run_api(small, feed, token, profile=False)
-        truncate()
+        truncate(feed, preloaded=bool(args.preload))
         with phase(
             f"API over HTTP: gunicorn, {args.http_workers} workers, {args.http_clients} clients"
         ):
             over_http = run_http(args, small, feed, token)
-        if count_rows() != args.http_rows:
+        if count_rows(feed) != args.http_rows:
             sys.exit("bench: the table does not hold every row after the HTTP phase")
-        truncate()
+        truncate(feed, preloaded=bool(args.preload))
         http = {"rows": args.http_rows, "in_process": in_process, "http": over_http}
     report(args, payload, api, copy_seconds, copy_batched)
     if http:
