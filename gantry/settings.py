@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "metrics",
     "readiness",
     "notifications",
+    "value",
     "pages",
     "gantry",
 ]

@@ -14,6 +14,8 @@ urlpatterns = [
     path("initiatives/", views.initiative_list, name="initiative-list"),
     path("initiatives/new/", views.initiative_create, name="initiative-create"),
     path("initiatives/export.csv", views.initiative_export, name="initiative-export"),
+    path("budget/", views.budget_requests, name="budget-requests"),
+    path("value/export.csv", views.value_export, name="value-export"),
     path("initiatives/<slug:slug>/", views.initiative_detail, name="initiative-detail"),
     path("initiatives/<slug:slug>/edit/", views.initiative_edit, name="initiative-edit"),
     path("initiatives/<slug:slug>/reframe/", views.initiative_reframe, name="initiative-reframe"),
@@ -41,6 +43,7 @@ urlpatterns = [
     ),
     path("initiatives/<slug:slug>/upload/", metrics_views.upload, name="metrics-upload"),
     path("initiatives/<slug:slug>/", include("metrics.urls")),
+    path("initiatives/<slug:slug>/", include("value.urls")),
     path(
         "initiatives/<slug:slug>/reviews/<int:review_id>/",
         reviews.review_detail,

@@ -1,4 +1,5 @@
 from django import forms
+from django.core.exceptions import ValidationError
 
 from gates.stages import StopReason, Transition
 
@@ -30,3 +31,10 @@ class DecisionForm(forms.Form):
         if not rationale:
             raise forms.ValidationError("Give the rationale for this decision.")
         return rationale
+
+
+def add_errors(form: forms.Form, exc: ValidationError) -> None:
+    """A service's ValidationError onto the form: per field where it names one."""
+    problems = exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
+    for field, errors in problems.items():
+        form.add_error(field if field in form.fields else None, errors)

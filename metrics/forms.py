@@ -85,10 +85,15 @@ def _window_bounds(form) -> None:
 
 def _plain_numbers(form) -> None:
     """Thresholds as a person typed them: 46, not the column's 46.000000."""
-    for name in ("ship_threshold", "baseline"):
+    for name in ("ship_threshold", "baseline", "unit_value", "monthly_volume"):
         value = form.initial.get(name)
         if isinstance(value, Decimal):
             form.initial[name] = f"{value.normalize():f}"
+
+
+def _currency_code(form) -> str:
+    """A currency code as ISO 4217 writes it, whatever case it was typed in."""
+    return (form.cleaned_data.get("value_currency") or "").strip().upper()
 
 
 class PrimaryMetricForm(forms.ModelForm):
@@ -113,6 +118,8 @@ class PrimaryMetricForm(forms.ModelForm):
             # shown, and whatever is posted for them is ignored.
             for field in self.fields.values():
                 field.disabled = True
+
+    clean_value_currency = _currency_code
 
     def clean_aggregation(self) -> str:
         return (
@@ -163,6 +170,8 @@ class ReframeForm(forms.ModelForm):
         _plain_numbers(self)
         _window_bounds(self)
         self.fields["rationale"].label = rationale_label
+
+    clean_value_currency = _currency_code
 
     def clean_rationale(self) -> str:
         text = self.cleaned_data["rationale"].strip()

@@ -4,7 +4,8 @@ import sys
 from datetime import UTC, timedelta
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.text import slugify
@@ -53,6 +54,40 @@ class Metric(models.Model):
         default=14, validators=[MinValueValidator(1), MaxValueValidator(365)]
     )
     is_primary = models.BooleanField("primary", default=False)
+    # The value model, part of the success definition (frozen with it at gate 1): what one
+    # unit of improvement of this metric is worth, and how many times a month it applies.
+    unit_value = models.DecimalField(
+        "value of one unit of improvement",
+        max_digits=14,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="e.g. 38 when an hour of analyst time saved is worth € 38 and the metric "
+        "counts hours per case.",
+    )
+    value_currency = models.CharField(
+        "currency",
+        max_length=3,
+        blank=True,
+        validators=[RegexValidator(r"^[A-Z]{3}$", "Use a three-letter currency code, e.g. EUR.")],
+        help_text="Three-letter code (ISO 4217) of the value above, e.g. EUR.",
+    )
+    monthly_volume = models.DecimalField(
+        "volume per month",
+        max_digits=14,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="How many transactions or cases a month one unit of improvement applies to.",
+    )
+    volume_source = models.CharField(
+        "source of the volume",
+        max_length=200,
+        blank=True,
+        help_text="Where the volume comes from, e.g. claims system, monthly average of 2026.",
+    )
     # The newest snapshot, so that pages read a metric's status with one join.
     latest_snapshot = models.ForeignKey(
         "metrics.MetricSnapshot",
@@ -84,6 +119,11 @@ class Metric(models.Model):
                 condition=models.Q(comparison_window_days__gte=1),
                 name="metric_window_positive",
             ),
+            models.CheckConstraint(
+                condition=models.Q(unit_value__gte=0) & models.Q(monthly_volume__gte=0),
+                name="metric_value_model_not_negative",
+                violation_error_message="The value and the volume cannot be negative.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -93,6 +133,29 @@ class Metric(models.Model):
         if not self.slug:
             self.slug = slugify(self.name)[:120] or "metric"
         super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        """The value model is whole or absent: a value needs its currency and its volume."""
+        super().clean()
+        if self.unit_value is None and self.monthly_volume is None and not self.value_currency:
+            return
+        errors = {}
+        if self.unit_value is None:
+            errors["unit_value"] = "Say what one unit of improvement is worth."
+        if not self.value_currency:
+            errors["value_currency"] = "Give the currency of the value."
+        if self.monthly_volume is None:
+            errors["monthly_volume"] = "Give the monthly volume the value applies to."
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def has_value_model(self) -> bool:
+        return (
+            self.unit_value is not None
+            and self.monthly_volume is not None
+            and bool(self.value_currency)
+        )
 
     @property
     def higher_is_better(self) -> bool:
@@ -374,6 +437,13 @@ class MetricSnapshot(models.Model):
         blank=True,
         help_text="The same of the cohorts' means: the difference the confidence is about.",
     )
+    # Each cohort's mean and sample standard deviation over the window: with the counts, the
+    # statistics of the Welch test, kept so the interval of the difference (value realised)
+    # is read from the very snapshot that decides gate 4.
+    pilot_mean = models.FloatField(null=True, blank=True)
+    pilot_stddev = models.FloatField(null=True, blank=True)
+    baseline_mean = models.FloatField(null=True, blank=True)
+    baseline_stddev = models.FloatField(null=True, blank=True)
     p_value = models.FloatField(null=True, blank=True)
     confidence = models.FloatField(
         null=True, blank=True, help_text="One-sided confidence that the pilot beats the baseline."

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy.special import stdtr
+from scipy.special import stdtr, stdtrit
 
 from metrics.models import Aggregation
 
@@ -80,6 +80,31 @@ def welch_confidence(
     if math.isnan(p_value):
         return None, None
     return p_value, 1.0 - p_value
+
+
+def welch_interval(
+    pilot: CohortStats, baseline: CohortStats, *, level: float, min_count: int
+) -> tuple[float, float] | None:
+    """The two-sided `level` confidence interval of pilot mean - baseline mean, by Welch's
+    method (unequal variances): the same statistics as `welch_confidence`, so the interval
+    and the confidence that decides gate 4 never disagree about the data.
+
+    None with fewer than `min_count` observations in either cohort, as for the test.
+    """
+    if pilot.count < max(min_count, 2) or baseline.count < max(min_count, 2):
+        return None
+    if pilot.mean is None or baseline.mean is None:
+        return None
+    difference = pilot.mean - baseline.mean
+    sd_p, sd_b = pilot.stddev or 0.0, baseline.stddev or 0.0
+    var_p, var_b = sd_p**2 / pilot.count, sd_b**2 / baseline.count
+    if var_p + var_b == 0:
+        return difference, difference  # constant values: the difference is exact
+    df = (var_p + var_b) ** 2 / (var_p**2 / (pilot.count - 1) + var_b**2 / (baseline.count - 1))
+    half = float(stdtrit(df, 0.5 + level / 2)) * math.sqrt(var_p + var_b)
+    if not math.isfinite(half):
+        return None
+    return difference - half, difference + half
 
 
 def compare(

@@ -29,6 +29,8 @@ class Kind(models.TextChoices):
     FEED_STALE = "feed_stale", "Data feed went stale"
     FEED_BACK = "feed_back", "Data feed came back"
     VERDICT = "verdict", "Primary metric's verdict changed"
+    BUDGET_REQUESTED = "budget_requested", "Budget request awaiting your decision"
+    BUDGET_DECIDED = "budget_decided", "Budget request decided"
     DIGEST = "digest", "Weekly portfolio digest"
 
 

@@ -346,6 +346,32 @@ def _decision(event: Event, initiative: Initiative, context: Context) -> Said:
     )
 
 
+@builds(Kind.BUDGET_REQUESTED)
+def _budget_requested(event: Event, initiative: Initiative, context: Context) -> Said:
+    return notification(
+        event,
+        Kind.BUDGET_REQUESTED,
+        [initiative.sponsor_id],
+        title=f"{initiative.title}: a budget request awaits your decision",
+        body=event.data["summary"],
+        url=reverse("budget-request", args=[initiative.slug, event.data["request"]]),
+    )
+
+
+@builds(Kind.BUDGET_DECIDED)
+def _budget_decided(event: Event, initiative: Initiative, context: Context) -> Said:
+    people = [event.data["requested_by"], event.data["answerable"]]
+    people += _named(initiative, "business_owner", "operational_owner")
+    return notification(
+        event,
+        Kind.BUDGET_DECIDED,
+        people,
+        title=f"{initiative.title}: budget request {event.data['outcome']}",
+        body=event.data["summary"],
+        url=reverse("budget-request", args=[initiative.slug, event.data["request"]]),
+    )
+
+
 @builds(Kind.FEED_STALE)
 @builds(Kind.FEED_BACK)
 def _feed(event: Event, initiative: Initiative, context: Context) -> Said:

@@ -43,7 +43,7 @@ from gates.models import GateDecision
 from gates.stages import LAUNCHED, PATH, Stage, StopReason, Transition
 from metrics.display import compared
 from metrics.models import Metric, Verdict
-from pages import versions
+from pages import budget, versions
 from pages.listing import (
     ANY_FLAG,
     CHANGES,
@@ -175,6 +175,7 @@ AGE_PHRASES = {
     FlagKind.NO_SUCCESS_METRIC: "without a numeric threshold for {d}",
     FlagKind.METRIC_ERROR: "status failing for {d}",
     FlagKind.BLOCKED_AT_GATE: "blocked at its gate for {d}",
+    FlagKind.NO_UPKEEP: "without an upkeep budget for {d}",
 }
 
 
@@ -720,6 +721,27 @@ def _decisions(base: QuerySet, now) -> dict:
     return {"recent_decisions": list(recent_decisions(base))}
 
 
+# The launched initiatives the dashboard lists by value; the export has them all.
+VALUE_ROWS = 10
+
+
+def _value(base: QuerySet, now) -> dict:
+    """Value realised against running cost, spend requested and approved, and requests not
+    backed by a met threshold. Rows as plain values: the section is cached."""
+    found = budget.value_section(base)
+    found["rows"] = [
+        {
+            "title": initiative.title,
+            "url": initiative.get_absolute_url(),
+            "unit": initiative.business_unit.name,
+            "value": value,
+        }
+        for initiative, value in found["rows"][:VALUE_ROWS]
+        if value.measured
+    ]
+    return found
+
+
 def _filters(base: QuerySet, now) -> dict:
     """The unit and sponsor filters' choices (the same in every scope)."""
     return {
@@ -781,6 +803,19 @@ SECTIONS = {
         lags=(versions.SNAPSHOTS,),
     ),
     "decisions": Section(_decisions, reads=(versions.DECISIONS, S.INITIATIVES, S.PEOPLE)),
+    # Stages and running costs come with the decisions; the value model with the metrics.
+    "value": Section(
+        _value,
+        reads=(
+            S.METRICS,
+            S.INITIATIVES,
+            S.UNITS,
+            versions.DECISIONS,
+            versions.BUDGET_REQUESTS,
+            versions.BUDGET_DECISIONS,
+        ),
+        lags=(versions.SNAPSHOTS,),
+    ),
     "filters": Section(_filters, reads=(S.UNITS, S.PEOPLE, S.INITIATIVES), scoped=False),
 }
 
@@ -800,6 +835,7 @@ def assemble(parts: dict[str, dict]) -> dict:
         "running_cost": status["running_cost"],
         "recent_changes": flags["recent_changes"],
         "recent_decisions": parts["decisions"]["data"]["recent_decisions"],
+        "value": parts["value"]["data"],
         "trends": {**portfolio["decision_trends"], **flags["flag_trend"]},
         **parts["filters"]["data"],
     }
@@ -810,7 +846,13 @@ def figures(*, unit=None, sponsor=None) -> dict:
     moment they were computed (`as_of`), computed now."""
     now = timezone.now()
     base = scoped(unit=unit, sponsor=sponsor)
-    found = dict.fromkeys([versions.DECISIONS, versions.SNAPSHOTS, *Source.values], 0)
+    found = dict.fromkeys(
+        [
+            versions.DECISIONS, versions.SNAPSHOTS, versions.BUDGET_REQUESTS,
+            versions.BUDGET_DECISIONS, *Source.values,
+        ],
+        0,
+    )  # fmt: skip
     return assemble({name: s.run(base, now, found) for name, s in SECTIONS.items()})
 
 

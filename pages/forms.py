@@ -169,10 +169,3 @@ class DashboardFilter(ScopeFilter):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["sponsor"].queryset = sponsors_named()
-
-
-def add_errors(form: forms.Form, exc: ValidationError) -> None:
-    """A service's ValidationError onto the form: per field where it names one."""
-    problems = exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
-    for field, errors in problems.items():
-        form.add_error(field if field in form.fields else None, errors)

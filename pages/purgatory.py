@@ -35,6 +35,7 @@ from pages import versions
 from pages.models import Source
 from portfolio.models import FlagKind, FramingChange, Initiative, PurgatoryFlag, StageLimit
 from readiness.models import PreLaunchWorkItem, ReadinessReview, ReviewOutcome, WorkStatus
+from value.models import BudgetKind, BudgetLine
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +158,46 @@ def findings(*, now: datetime | None = None) -> dict[int, dict[str, Finding]]:
         flags.setdefault(initiative_id, {})[FlagKind.METRIC_ERROR] = finding
     for initiative_id, finding in _blocked_at_gate(now, limits).items():
         flags.setdefault(initiative_id, {})[FlagKind.BLOCKED_AT_GATE] = finding
+    for initiative_id, finding in _no_upkeep(now).items():
+        flags.setdefault(initiative_id, {})[FlagKind.NO_UPKEEP] = finding
     return flags
+
+
+def _no_upkeep(now: datetime) -> dict[int, Finding]:
+    """Launched initiatives with no approved run / upkeep budget line covering today.
+    Dated from the launch (the latest passed review), or from the day after the last run
+    line ended when that is later."""
+    today = timezone.localdate(now)
+    lines = BudgetLine.objects.filter(initiative=OuterRef("pk"), kind=BudgetKind.RUN)
+    launch = GateDecision.objects.filter(
+        initiative=OuterRef("pk"), transition=Transition.PASS_REVIEW
+    ).order_by("-decided_at")
+    rows = (
+        Initiative.objects.filter(stage__in=LAUNCHED)
+        .exclude(Exists(lines.filter(starts_on__lte=today, ends_on__gte=today)))
+        .annotate(
+            launched_at=Subquery(launch.values("decided_at")[:1]),
+            last_ended=Subquery(
+                lines.filter(ends_on__lt=today).order_by("-ends_on").values("ends_on")[:1]
+            ),
+        )
+        .values_list("pk", "launched_at", "last_ended", "stage_entered_at")
+    )
+    result = {}
+    for pk, launched_at, last_ended, entered in rows:
+        since = launched_at or entered
+        reason = "Launched with no approved run / upkeep budget line for today."
+        if last_ended is not None:
+            ran_out = datetime.combine(
+                last_ended + timedelta(days=1), time.min, tzinfo=timezone.get_current_timezone()
+            )
+            since = max(since, ran_out)
+            reason = (
+                f"Its last run / upkeep budget line ended on {last_ended:%Y-%m-%d}; no approved "
+                "line covers today."
+            )
+        result[pk] = Finding(reason, since)
+    return result
 
 
 def _stale_since() -> dict[int, datetime]:

@@ -7,11 +7,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from gates import services as gate_services
-from gates.forms import DecisionForm
+from gates.forms import DecisionForm, add_errors
 from gates.http import post_only
 from gates.stages import Transition
 from pages import selectors
-from pages.forms import add_errors
 from portfolio.models import Initiative
 from portfolio.permissions import may_decide_review
 from readiness import queries, services

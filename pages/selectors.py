@@ -21,7 +21,7 @@ from metrics.models import Cohort, Verdict
 from metrics.status import AGGREGATE_WORD
 from notifications import snooze
 from notifications.forms import SnoozeForm
-from pages import dashboard, listing
+from pages import budget, dashboard, listing
 from pages.forms import SUGGESTIONS, DashboardFilter, people_matching, person_label
 from portfolio import permissions, queries, services
 from portfolio.models import FlagKind, Initiative
@@ -31,7 +31,11 @@ from portfolio.roles import is_programme_manager
 from readiness import queries as review_queries
 from readiness.forms import AssignForm, AssignManyForm, CheckForm
 from readiness.models import ReadinessReview, SystemEvidence
+from readiness.queries import running_costs
 from readiness.services import may_complete, names
+from value import permissions as value_permissions
+from value.queries import Budget, budget_of
+from value.realised import Realised, value_of
 
 
 class Page:
@@ -84,6 +88,38 @@ def _query(filters: dict) -> str:
     if filters.get("sponsor"):
         params["sponsor"] = filters["sponsor"].pk
     return urlencode(params)
+
+
+@dataclass
+class BudgetRequestsPage(Page):
+    form: budget.RequestFilter
+    page: paginator.Page
+    query: str
+    filtered: bool
+
+
+REQUESTS_PER_PAGE = 50
+
+
+def budget_requests_page(*, params: QueryDict) -> BudgetRequestsPage:
+    form = budget.RequestFilter(params or None)
+    filters = form.values()
+    base = dashboard.scoped(unit=filters.get("unit"), sponsor=filters.get("sponsor"))
+    pages = paginator.Paginator(budget.requests_matching(base, filters), REQUESTS_PER_PAGE)
+    query = params.copy()
+    query.pop("page", None)
+    return BudgetRequestsPage(
+        form=form,
+        page=pages.get_page(params.get("page")),
+        query=query.urlencode(),
+        filtered=bool(filters),
+    )
+
+
+def value_export_rows(*, params: QueryDict, base_url: str):
+    filters = DashboardFilter(params or None).values()
+    base = dashboard.scoped(unit=filters.get("unit"), sponsor=filters.get("sponsor"))
+    return budget.export_rows(base, as_of=timezone.now(), base_url=base_url)
 
 
 @dataclass
@@ -207,6 +243,9 @@ class InitiativePage(Page):
     timeline_shown: int
     # Active purgatory flags, each with the snooze in force and, for those who may, its form.
     flags: list[dict] = field(default_factory=list)
+    value: Realised | None = None
+    budget: Budget | None = None
+    may_request_budget: bool = False
 
 
 def initiative_page(
@@ -278,6 +317,14 @@ def initiative_page(
         timeline=list(queries.audit_trail(initiative).reverse()[:TIMELINE_ENTRIES]),
         timeline_shown=TIMELINE_SHOWN,
         flags=_flags(initiative, user),
+        value=value_of(
+            initiative,
+            initiative.primary_metric,
+            running_costs([initiative.pk]).get(initiative.pk),
+        ),
+        budget=budget_of(initiative),
+        may_request_budget=initiative.stage != Stage.STOPPED
+        and value_permissions.may_request(initiative, user),
     )
 
 

@@ -5,7 +5,8 @@ new key and the section is computed again on the next request, while the other s
 cached. Two kinds of version:
 
 - append-only data is versioned by its newest id: a gate decision (and with it every stage
-  change, stop and passed review), a metric snapshot (every recompute);
+  change, stop and passed review), a metric snapshot (every recompute), a budget request
+  and a budget decision (with the line an approval opens);
 - data changed in place records a `Change` in the writer's transaction: the flag job, when it
   raises, rewords, redates or clears a flag, and every save or delete of an initiative,
   metric, person, business unit or stage limit, by a service or in the admin, heard through
@@ -23,9 +24,12 @@ from gates.models import GateDecision
 from metrics.models import Metric, MetricSnapshot
 from pages.models import Change, Source
 from portfolio.models import BusinessUnit, Initiative, StageLimit
+from value.models import BudgetDecision, BudgetRequest
 
 DECISIONS = "decisions"
 SNAPSHOTS = "snapshots"
+BUDGET_REQUESTS = "budget_requests"
+BUDGET_DECISIONS = "budget_decisions"  # an approval opens its budget line in the same write
 
 
 def changed(*sources: str) -> None:
@@ -38,6 +42,8 @@ def current() -> dict[str, int]:
     tables = {
         DECISIONS: GateDecision._meta.db_table,
         SNAPSHOTS: MetricSnapshot._meta.db_table,
+        BUDGET_REQUESTS: BudgetRequest._meta.db_table,
+        BUDGET_DECISIONS: BudgetDecision._meta.db_table,
     }
     # Table names are our own models'; the values go as parameters. A write that drew a lower
     # id but commits after a higher one leaves the newest id as it was: such a write is seen

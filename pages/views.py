@@ -13,14 +13,13 @@ from django.utils import timezone
 
 from gates import audit
 from gates import services as gate_services
-from gates.forms import DecisionForm
+from gates.forms import DecisionForm, add_errors
 from gates.http import post_only
 from gates.stages import Transition
 from metrics.forms import PrimaryMetricForm, ReframeForm
 from metrics.models import Metric
 from pages import listing, selectors
 from pages import queries as page_queries
-from pages.forms import add_errors
 from portfolio import permissions, queries, services
 from portfolio.forms import DeclineForm, InitiativeForm
 from portfolio.models import Initiative, ReframeProposal
@@ -45,6 +44,24 @@ def people_suggest(request):
             {"error": f"kind must be one of: {', '.join(selectors.PERSON_KINDS)}."}, status=400
         )
     return JsonResponse({"people": selectors.suggest_people(kind, request.GET.get("q", ""))})
+
+
+def budget_requests(request):
+    """Every budget request in scope, filtered from the URL; the dashboard's spend figures
+    link here."""
+    page = selectors.budget_requests_page(params=request.GET)
+    return render(request, "portfolio/budget_requests.html", page.context())
+
+
+def value_export(request):
+    """The dashboard's value section as CSV, one row per launched initiative in scope."""
+    rows = selectors.value_export_rows(
+        params=request.GET, base_url=request.build_absolute_uri("/").rstrip("/")
+    )
+    response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().strftime("%Y-%m-%d")
+    response["Content-Disposition"] = f'attachment; filename="gantry-value-{stamp}.csv"'
+    return response
 
 
 def initiative_export(request):

@@ -307,6 +307,10 @@ FRAMING_LABELS = {
     "metric.baseline": "Baseline",
     "metric.aggregation": "Aggregation",
     "metric.comparison_window_days": "Comparison window (days)",
+    "metric.unit_value": "Value of one unit of improvement",
+    "metric.value_currency": "Currency of the value",
+    "metric.monthly_volume": "Volume per month",
+    "metric.volume_source": "Source of the volume",
 }
 
 
@@ -417,6 +421,8 @@ class FlagKind(models.TextChoices):
     METRIC_ERROR = "metric_error", "Metric status could not be computed"
     # The next gate waits on work past its due date or on a review open past its limit.
     BLOCKED_AT_GATE = "blocked_at_gate", "Blocked at gate"
+    # Launched, and nobody has granted the money to keep it running this period.
+    NO_UPKEEP = "no_upkeep", "No budget line for its upkeep"
 
 
 class StageLimit(models.Model):

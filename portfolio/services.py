@@ -41,6 +41,10 @@ METRIC_FIELDS = (
     "baseline",
     "aggregation",
     "comparison_window_days",
+    "unit_value",
+    "value_currency",
+    "monthly_volume",
+    "volume_source",
 )
 METRIC_PREFIX = "metric."
 

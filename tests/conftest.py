@@ -6,6 +6,7 @@ into failures, so nothing is skipped silently there.
 """
 
 import os
+from collections import Counter
 
 import pytest
 from django.core.cache import cache
@@ -141,3 +142,19 @@ def framing_data(db):
         return data
 
     return build
+
+
+@pytest.fixture
+def computed(monkeypatch) -> Counter:
+    """How often each of the dashboard's sections is computed from here on."""
+    from pages import dashboard
+
+    counts: Counter = Counter()
+    for name, section in dashboard.SECTIONS.items():
+
+        def counted(base, now, _compute=section.compute, _name=name):
+            counts[_name] += 1
+            return _compute(base, now)
+
+        monkeypatch.setattr(section, "compute", counted)
+    return counts

@@ -169,6 +169,11 @@ class MetricSnapshotFactory(factory.django.DjangoModelFactory):
     pilot_count = 20
     baseline_value = 80.0
     baseline_count = 20
+    # The Welch test's statistics: means as the values above (a mean metric), spread 5.
+    pilot_mean = factory.SelfAttribute("pilot_value")
+    pilot_stddev = 5.0
+    baseline_mean = factory.SelfAttribute("baseline_value")
+    baseline_stddev = 5.0
     lift = factory.LazyAttribute(
         lambda s: (
             None
@@ -373,3 +378,32 @@ class FramingChangeFactory(factory.django.DjangoModelFactory):
     changed_by = factory.SubFactory(UserFactory, role=Role.PROGRAMME_MANAGER)
     changed_at = factory.LazyFunction(timezone.now)
     reason = "Changed for the test."
+
+
+def upkeep_line(initiative, *, starts_on=None, ends_on=None, kind="run", amount="12000.00"):
+    """An approved budget line for `initiative` (run / upkeep unless `kind`), covering today
+    unless dated otherwise, with the request it came from; written directly (no decision, no
+    permission checks) and sealed in the audit chain, so the chain stays intact."""
+    from gates import audit
+    from value.models import BudgetLine, BudgetRequest
+
+    today = timezone.localdate()
+    starts_on = starts_on or today - timedelta(days=30)
+    ends_on = ends_on or today + timedelta(days=335)
+    person = initiative.business_owner or UserFactory(role=Role.OWNER)
+    request = BudgetRequest.objects.create(
+        initiative=initiative, kind=kind, amount=Decimal(amount), currency="EUR",
+        starts_on=starts_on, ends_on=ends_on, purpose="Upkeep for the test.",
+        answerable=person, requested_by=person, requested_at=timezone.now(),
+    )  # fmt: skip
+    line = BudgetLine.objects.create(
+        initiative=initiative, kind=kind, amount=request.amount, currency="EUR",
+        starts_on=starts_on, ends_on=ends_on, answerable=person, request=request,
+        opened_at=timezone.now(),
+    )  # fmt: skip
+    for row, at in ((request, request.requested_at), (line, line.opened_at)):
+        audit.record(
+            initiative_id=initiative.pk, kind="budget", actor=person, at=at,
+            summary=row.audit_summary(), obj=row,
+        )  # fmt: skip
+    return line

@@ -4,7 +4,7 @@ from contextlib import contextmanager
 
 from gates import services
 from gates.criteria import Result, registry
-from gates.stages import Stage
+from gates.stages import LAUNCHED, Stage
 from gates.stages import Transition as T
 
 # The forward path: which transition leaves each stage.
@@ -23,8 +23,17 @@ def criteria_passing():
         yield
 
 
-def advance(initiative, to_stage, *, user):
-    """Walk `initiative` forward to `to_stage` through gates.services.decide."""
+def advance(initiative, to_stage, *, user, upkeep=True):
+    """Walk `initiative` forward to `to_stage` through gates.services.decide. A launch gets
+    an approved upkeep budget for today as well (as a healthy launch has), unless
+    upkeep=False: without one it is flagged for having no upkeep budget."""
+    if upkeep and to_stage in LAUNCHED:
+        from tests.factories import upkeep_line
+
+        advance(initiative, to_stage, user=user, upkeep=False)
+        if not initiative.budget_lines.exists():
+            upkeep_line(initiative)
+        return initiative
     with criteria_passing():
         while initiative.stage != to_stage:
             if to_stage == Stage.STOPPED:

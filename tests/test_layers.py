@@ -19,6 +19,7 @@ LAYERS = [
     ("gantry",),  # project configuration: settings, URLs, Celery, health, the demo
     ("pages",),  # the read layer: dashboard, list, purgatory, initiative and review pages
     ("notifications",),  # events to people: in-app, email, webhooks, reminders, the digest
+    ("value",),  # value realised, budget requests, decisions and lines (reads metrics, readiness)
     ("metrics", "readiness"),  # feature apps
     ("portfolio",),  # the domain: people, roles, permissions, initiatives, framing
     # stages, criteria and effects registries, decisions, the audit chain; and the periodic

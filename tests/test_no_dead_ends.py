@@ -32,6 +32,7 @@ from tests.factories import (
     InitiativeFactory,
     PurgatoryFlagFactory,
     UserFactory,
+    upkeep_line,
 )
 from tests.readiness.helpers import ASSIGNMENT, decide, items_of, submit_for_review
 
@@ -70,6 +71,7 @@ def world(db):
         proposal=proposal,
         feed=DataFeedFactory(initiative=initiative),
         flag=PurgatoryFlagFactory(initiative=initiative),
+        budget=upkeep_line(initiative).request,
         note=Notification.objects.create(
             recipient=pm, kind="decision", key="nd:1", title="A decision", url="/"
         ),
@@ -148,6 +150,11 @@ ACTIONS = {
         reverse("flag-snooze", args=[w.flag.pk]),
         f"{w.initiative.get_absolute_url()}#flags",
         "Flags are snoozed with the form on this page.",
+    ),
+    "budget-request-decide": lambda w: Action(
+        reverse("budget-request-decide", args=[w.slug, w.budget.pk]),
+        w.budget.get_absolute_url(),
+        "Budget requests are decided with the form on this page.",
     ),
     "logout": lambda w: Action(
         reverse("logout"),
@@ -259,6 +266,7 @@ def _arguments(w) -> dict[str, str]:
         "feed_id": str(w.feed.pk),
         "work_item_id": str(w.work.pk),
         "flag_id": str(w.flag.pk),
+        "request_id": str(w.budget.pk),
         "pk": str(w.note.pk),
         "transition": T.PASS_REVIEW.value,
         "fmt": "json",

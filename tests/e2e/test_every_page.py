@@ -11,6 +11,7 @@ from django.core.management import call_command
 from portfolio.models import Initiative
 from readiness.models import ReadinessReview
 from tests.e2e.conftest import assert_accessible, login
+from value.models import BudgetRequest
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -27,6 +28,8 @@ def _pages() -> dict[str, list[str]]:
     stopped = Initiative.objects.filter(stage="stopped").order_by("title").first()
     review = ReadinessReview.objects.filter(outcome="open").select_related("initiative").first()
     feed = launched.feeds.first()
+    waiting = BudgetRequest.objects.filter(decision__isnull=True).order_by("pk").first()
+    decided = BudgetRequest.objects.filter(decision__isnull=False).order_by("pk").first()
     common = [
         "/",
         "/initiatives/",
@@ -38,11 +41,18 @@ def _pages() -> dict[str, list[str]]:
         "/my-work/",
         "/notifications/",
         "/notifications/preferences/",
+        "/budget/",
+        waiting.get_absolute_url(),
+        decided.get_absolute_url(),
     ]
     return {
         "executive": common,
         "viewer": common,
-        "owner": [*common, f"{launched.get_absolute_url()}propose/"],
+        "owner": [
+            *common,
+            f"{launched.get_absolute_url()}propose/",
+            f"{launched.get_absolute_url()}budget/request/",
+        ],
         "manager": [
             *common,
             "/initiatives/new/",

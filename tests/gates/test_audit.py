@@ -23,9 +23,10 @@ from tests.helpers import advance
 
 @pytest.fixture
 def history(db, manager):
-    """An initiative walked to narrow launch: three decisions, sealed as they were taken."""
+    """An initiative walked to narrow launch: three decisions, sealed as they were taken (and
+    no budget line, whose rows would be sealed in the same chain)."""
     initiative = InitiativeFactory(framed=True, title="Claims triage")
-    advance(initiative, Stage.NARROW_LAUNCH, user=manager)
+    advance(initiative, Stage.NARROW_LAUNCH, user=manager, upkeep=False)
     return initiative
 
 

@@ -5,7 +5,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.http import QueryDict
 
-from pages.forms import DashboardFilter, QuickSelect, add_errors
+from gates.forms import add_errors
+from pages.forms import DashboardFilter, QuickSelect
 from pages.listing import ListFilter
 from tests.factories import BusinessUnitFactory, InitiativeFactory, UserFactory
 

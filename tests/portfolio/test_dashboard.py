@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from gates.services import decide, import_history
-from gates.stages import Stage, StopReason
+from gates.stages import LAUNCHED, Stage, StopReason
 from gates.stages import Transition as T
 from metrics.models import Direction, Metric, Verdict
 from pages import dashboard as dashboard_module
@@ -33,6 +33,7 @@ from tests.factories import (
     PurgatoryFlagFactory,
     UserFactory,
     bulk_portfolio,
+    upkeep_line,
 )
 from tests.helpers import advance, criteria_passing
 
@@ -68,6 +69,8 @@ def imported(*transitions, user, days_ago: float = 1, stop_reason=StopReason.OTH
             for n, name in enumerate(transitions)
         ],
     )
+    if initiative.stage in LAUNCHED:
+        upkeep_line(initiative)  # a healthy launch, unflagged for its upkeep
     return initiative
 
 
@@ -890,7 +893,8 @@ def test_every_link_on_a_number_lists_exactly_that_many_initiatives(
     for href, cls, text in parser.found:
         if not re.search(r"\d", text) or is_initiative_page(href):
             continue  # not a number, or an initiative's title
-        assert href.startswith("/initiatives/?"), (href, text)
+        # The list of initiatives, or of budget requests for the spend figures.
+        assert href.startswith(("/initiatives/?", "/budget/?")), (href, text)
         params = parse_qs(urlsplit(href).query)
         if scoped:
             assert params["unit"] == ["claims"] and params["sponsor"] == [str(sponsor.pk)], href
@@ -903,7 +907,11 @@ def test_every_link_on_a_number_lists_exactly_that_many_initiatives(
     # time in stage 5, stop reasons 3, cohorts 4 x 4 and launches 4, the last 7 days' changes
     # 3, running costs in EUR and USD and the launches without one 3, and "all flagged" again
     # under "Who is stuck" 1.
-    assert len(checked) == 6 + 6 + 5 + 7 + 9 + 5 + 3 + 16 + 4 + 3 + 3 + 1
+    initiatives = [c for c in checked if c[0].startswith("/initiatives/")]
+    assert len(initiatives) == 6 + 6 + 5 + 7 + 9 + 5 + 3 + 16 + 4 + 3 + 3 + 1
+    # Budget (each launch's upkeep line and its request): requested, approved, awaiting and
+    # rejected in EUR, and the requests not backed by a met threshold.
+    assert len(checked) - len(initiatives) == 4 + 1
     kpis = [numbers(text)[0] for _, cls, text in checked if cls == "kpi"]
     # Per unit: 19 initiatives, 3 in wide launch now, 2 launched meeting their threshold;
     # stuck: a frame at 40 days, two thin slices past 90, the review at 45; blocked: the

@@ -116,6 +116,38 @@ BAD_INPUT = [
         "ship_threshold",
     ),
     ("inf threshold", {"metric-ship_threshold": "inf"}, "metric_form", "ship_threshold"),
+    # The value model: whole or absent, never negative, its currency a three-letter code.
+    (
+        "negative volume",
+        {"metric-unit_value": "38", "metric-value_currency": "EUR", "metric-monthly_volume": "-5"},
+        "metric_form",
+        "monthly_volume",
+    ),
+    (
+        "negative unit value",
+        {"metric-unit_value": "-1", "metric-value_currency": "EUR", "metric-monthly_volume": "5"},
+        "metric_form",
+        "unit_value",
+    ),
+    (
+        "value without currency",
+        {"metric-unit_value": "38", "metric-monthly_volume": "1200"},
+        "metric_form",
+        "value_currency",
+    ),
+    (
+        "currency not a code",
+        {"metric-unit_value": "38", "metric-value_currency": "E1", "metric-monthly_volume": "9"},
+        "metric_form",
+        "value_currency",
+    ),
+    (
+        "non-numeric unit value",
+        {"metric-unit_value": "lots", "metric-value_currency": "EUR", "metric-monthly_volume": "9"},
+        "metric_form",
+        "unit_value",
+    ),
+    ("volume without value", {"metric-monthly_volume": "1200"}, "metric_form", "unit_value"),
     ("huge threshold", {"metric-ship_threshold": "1e30"}, "metric_form", "ship_threshold"),
     ("NaN baseline", {"metric-baseline": "nan"}, "metric_form", "baseline"),
     ("non-numeric baseline", {"metric-baseline": "78%"}, "metric_form", "baseline"),
@@ -304,3 +336,25 @@ def test_new_primary_metric_gets_a_slug_no_other_metric_of_the_initiative_uses(
     primary = Metric.objects.get(initiative=initiative, is_primary=True)
     assert primary.slug == "handling-time-2"
     assert Metric.objects.filter(initiative=initiative).count() == 2
+
+
+def test_the_value_model_is_saved_with_the_metric_and_its_currency_upper_cased(
+    pm_client, framing_data
+):
+    response = pm_client.post(
+        "/initiatives/new/",
+        framing_data(
+            **{
+                "metric-unit_value": "38.50",
+                "metric-value_currency": "eur",
+                "metric-monthly_volume": "1200",
+                "metric-volume_source": "Claims system, monthly average of 2026",
+            }
+        ),
+    )
+    assert response.status_code == 302
+    metric = Metric.objects.get()
+    assert (metric.unit_value, metric.value_currency, metric.monthly_volume) == (
+        Decimal("38.50"), "EUR", Decimal("1200"),
+    )  # fmt: skip
+    assert metric.has_value_model

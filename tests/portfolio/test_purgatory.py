@@ -20,6 +20,7 @@ from tests.factories import (
     InitiativeFactory,
     MetricSnapshotFactory,
     UserFactory,
+    upkeep_line,
 )
 from tests.helpers import advance, criteria_passing
 
@@ -371,6 +372,7 @@ def launched(stage, *, user, days_ago: int = 40, **fields) -> Initiative:
         ],
     )
     assert initiative.stage == stage
+    upkeep_line(initiative)  # a healthy launch: only the flags under test are raised
     return initiative
 
 

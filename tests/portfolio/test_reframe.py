@@ -312,3 +312,35 @@ def test_a_recompute_that_read_the_old_definition_is_not_judged_on_the_new_one(l
     for key in ("pilot_meets_threshold", "pilot_beats_baseline"):
         assert not outcomes[key].passed
         assert "predates the reframe" in outcomes[key].reason
+
+
+def test_the_value_model_is_frozen_at_gate_one_and_changed_by_a_reframe(
+    client, launched, manager, framing_data
+):
+    metric = launched.metrics.get(is_primary=True)
+    owner = launched.business_owner
+    client.force_login(owner)
+    # Posted to the framing form after gate 1, the value model is ignored.
+    client.post(
+        f"/initiatives/{launched.slug}/edit/",
+        framing_data(
+            launched,
+            **{"metric-unit_value": "999", "metric-value_currency": "USD",
+               "metric-monthly_volume": "1"},
+        ),
+    )  # fmt: skip
+    metric.refresh_from_db()
+    assert metric.unit_value is None and not metric.value_currency
+
+    client.force_login(manager)
+    response = client.post(
+        f"/initiatives/{launched.slug}/reframe/",
+        _form(ship_threshold="85", unit_value="38", value_currency="eur", monthly_volume="1200",
+              volume_source="Claims system", rationale="Finance priced an hour saved."),
+    )  # fmt: skip
+    assert response.status_code == 302
+    metric.refresh_from_db()
+    assert (metric.unit_value, metric.value_currency) == (Decimal("38"), "EUR")
+    changed = set(FramingChange.objects.values_list("field", flat=True))
+    assert {"metric.unit_value", "metric.value_currency", "metric.monthly_volume"} <= changed
+    assert audit.verify([launched.pk])[1] == []

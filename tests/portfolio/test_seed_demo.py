@@ -1,7 +1,8 @@
 """seed_demo: a complete, consistent demo portfolio that is safe to load twice."""
 
 import math
-from datetime import timedelta
+from collections import Counter
+from datetime import datetime, timedelta
 from decimal import Decimal
 from io import StringIO
 from itertools import pairwise
@@ -22,10 +23,19 @@ from gates.models import GateDecision
 from gates.stages import Stage, StopReason
 from gates.stages import Transition as T
 from metrics.models import Cohort, DataFeed, FeedKind, Metric, MetricSnapshot, Observation, Verdict
+from pages.budget import BACKED, unbacked
 from portfolio import permissions
-from portfolio.models import BusinessUnit, Initiative, User
-from portfolio.permissions import may_decide_review
+from portfolio.models import (
+    BusinessUnit,
+    FlagKind,
+    FramingChange,
+    Initiative,
+    PurgatoryFlag,
+    User,
+)
+from portfolio.permissions import OWNER_FIELDS, may_decide_review
 from portfolio.roles import Role, role_of
+from portfolio.services import is_frozen
 from readiness.defaults import VERSION_1
 from readiness.models import (
     ItemAction,
@@ -39,6 +49,9 @@ from readiness.models import (
 from readiness.models import ReviewOutcome as ReviewOutcome
 from readiness.queries import open_items_for, open_work_for
 from readiness.services import WORK_ITEM_DUE_DAYS, current_template
+from value import permissions as value_permissions
+from value.models import BudgetDecision, BudgetKind, BudgetLine, BudgetRequest, Outcome
+from value.realised import Status, realised
 
 # One worker seeds the demo once for the whole module (see `seeded_once`).
 pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("seed_demo")]
@@ -49,6 +62,12 @@ REVIEWS = {
     (spec.title, number): plan for spec in INITIATIVES for number, plan in spec.reviews.items()
 }
 COSTS = {spec.title: spec.cost for spec in INITIATIVES if spec.cost}
+BUDGETS = {spec.title: spec.budget for spec in INITIATIVES if spec.budget}
+# The launch left without a value model ("No value model"), and the one whose upkeep line ran
+# out with its renewal still awaiting the sponsor (the no_upkeep flag).
+NO_VALUE_MODEL = "Transaction monitoring alert prioritisation"
+NO_UPKEEP = {"Sanctions screening alert triage"}
+VALUE_FIELDS = ("unit_value", "value_currency", "monthly_volume", "volume_source")
 
 LOGINS = {
     "executive": Role.EXECUTIVE,
@@ -80,6 +99,9 @@ def counts() -> dict[str, int]:
             ReviewItem,
             ReviewItemEvent,
             PreLaunchWorkItem,
+            BudgetRequest,
+            BudgetDecision,
+            BudgetLine,
         )
     }
 
@@ -172,6 +194,10 @@ def test_running_twice_creates_nothing_new(seeded):
     )
     assert "Readiness reviews opened: 0 (0 open, 0 passed, 0 failed, 0 withdrawn)" in output
     assert "pre-launch work items: 0 (0 open)" in output
+    assert (
+        "Budget requests made: 0 (0 approved, 0 rejected, 0 awaiting the sponsor); "
+        "budget lines opened: 0" in output
+    )
 
 
 def test_running_again_leaves_an_existing_login_and_initiative_alone(seeded):
@@ -866,3 +892,209 @@ def test_every_row_the_demo_dates_lies_in_its_initiatives_life(seeded):
         assert feed.initiative.created_at < feed.created_at, feed.name
     for work in PreLaunchWorkItem.objects.select_related("review_item__review__decision"):
         assert work.created_at == work.review_item.review.decision.decided_at
+    for request in BudgetRequest.objects.select_related("initiative", "decision", "line"):
+        assert request.initiative.created_at < request.requested_at, request
+        if hasattr(request, "decision"):
+            assert request.requested_at < request.decision.decided_at, request
+        if hasattr(request, "line"):
+            assert request.line.opened_at == request.decision.decided_at, request
+
+
+# Value and budget ---------------------------------------------------------------------------
+def stage_at(initiative, moment) -> str:
+    """The stage `initiative` was in at `moment`, from its decisions."""
+    before = [d for d in decisions_of(initiative) if d.decided_at <= moment]
+    return before[-1].to_stage if before else Stage.FRAME
+
+
+def test_value_models_fit_their_metric_and_budget_plans_name_permitted_people():
+    people = {p.username: p.role for p in (*load().logins, *load().people)}
+    with_metric = [spec for spec in INITIATIVES if spec.metric is not None]
+    valued = [spec for spec in with_metric if spec.metric.unit_value is not None]
+    assert len(valued) >= 0.75 * len(with_metric)
+    assert {spec.metric.value_currency for spec in valued} >= {"EUR", "GBP"}
+    for spec in valued:
+        metric = spec.metric
+        assert Decimal(metric.unit_value) > 0 and Decimal(metric.monthly_volume) > 0, spec.title
+        assert len(metric.value_currency) == 3 and metric.value_currency.isupper(), spec.title
+        assert metric.volume_source.strip(), spec.title
+    for title, plans in BUDGETS.items():
+        spec = next(s for s in INITIATIVES if s.title == title)
+        owners = {getattr(spec, f) for f in OWNER_FIELDS}
+        for plan in plans:
+            # Owners with the owner role and programme managers ask; the sponsor decides.
+            assert plan.by == "manager" or (plan.by in owners and people[plan.by] == Role.OWNER), (
+                title,
+                plan.by,
+            )
+            assert plan.kind in BudgetKind.values and plan.from_day <= plan.to_day, title
+            if plan.decision is not None:
+                assert plan.decision.by == spec.sponsor != plan.by, title
+                assert plan.decision.outcome in Outcome.values, title
+                assert 1 <= plan.decision.days_ago <= plan.days_ago, title
+
+
+def test_most_primary_metrics_carry_a_value_model_frozen_since_gate_one(seeded):
+    specs = {spec.title: spec.metric for spec in INITIATIVES}
+    metrics = list(Metric.objects.filter(is_primary=True).select_related("initiative"))
+    with_model = [m for m in metrics if m.has_value_model]
+    assert len(with_model) >= 0.75 * len(metrics)
+    assert {m.value_currency for m in with_model} >= {"EUR", "GBP"}
+    for metric in with_model:
+        initiative, spec = metric.initiative, specs[metric.initiative.title]
+        assert metric.unit_value == Decimal(spec.unit_value), initiative.title
+        assert metric.monthly_volume == Decimal(spec.monthly_volume), initiative.title
+        assert (metric.value_currency, metric.volume_source) == (
+            spec.value_currency,
+            spec.volume_source,
+        )
+        # Framed with the metric when the initiative was created, never changed since: not
+        # at gate 1, not by the reframe.
+        changes = FramingChange.objects.filter(
+            initiative=initiative, field__in=[f"metric.{f}" for f in VALUE_FIELDS]
+        )
+        assert {c.field for c in changes} == {f"metric.{f}" for f in VALUE_FIELDS}
+        assert all(c.changed_at == initiative.created_at for c in changes), initiative.title
+        if initiative.stage not in (Stage.FRAME, Stage.STOPPED):
+            assert is_frozen(initiative), initiative.title
+    reframe = Initiative.objects.get(title="Contact-centre call summarisation").decisions.get(
+        transition=T.REFRAME
+    )
+    before, after = reframe.evidence["before"], reframe.evidence["after"]
+    assert Decimal(before["unit_value"]) == Decimal(after["unit_value"]) == Decimal("0.0085")
+    launched = Initiative.objects.filter(stage__in=LAUNCHED)
+    without = [i.title for i in launched if not i.primary_metric.has_value_model]
+    assert without == [NO_VALUE_MODEL]
+
+
+def test_launched_initiatives_show_the_value_they_realise_with_its_interval(seeded):
+    launched = Initiative.objects.filter(stage__in=LAUNCHED)
+    titles = dict(launched.values_list("pk", "title"))
+    found = {titles[pk]: value for pk, value in realised(launched).items()}
+    measured = {title: value for title, value in found.items() if value.measured}
+    assert len(measured) >= 6
+    assert {value.currency for value in measured.values()} >= {"EUR", "GBP"}
+    for title, value in measured.items():
+        # A gain whose whole interval is a gain, and a running cost to net it against.
+        assert 0 < value.low < value.monthly < value.high, title
+        assert value.nets and value.net < value.monthly, title
+    eta = found["Inbound shipment ETA prediction"]
+    assert eta.status == Status.INSUFFICIENT_DATA and "observations" in eta.note
+    assert found["Sanctions screening alert triage"].status == Status.UNRELIABLE
+    assert [t for t, v in found.items() if v.status == Status.NO_VALUE_MODEL] == [NO_VALUE_MODEL]
+    assert set(Counter(v.status for v in found.values())) == {
+        Status.MEASURED,
+        Status.INSUFFICIENT_DATA,
+        Status.UNRELIABLE,
+        Status.NO_VALUE_MODEL,
+    }
+
+
+def test_budget_requests_in_every_state_made_and_decided_by_permitted_people(seeded):
+    now = timezone.now()
+    requests = list(
+        BudgetRequest.objects.select_related(
+            "initiative", "requested_by", "decision", "decision__decided_by"
+        )
+    )
+    assert len(requests) == sum(len(plans) for plans in BUDGETS.values())
+    statuses = Counter(request.status for request in requests)
+    assert statuses[Outcome.APPROVED] >= 20
+    assert statuses[Outcome.REJECTED] >= 3
+    assert statuses["open"] >= 4
+    for request in requests:
+        initiative = request.initiative
+        assert value_permissions.may_request(initiative, request.requested_by), request
+        assert request.requested_at < now
+        # The evidence is frozen as it stood when the request was made.
+        evidence = request.evidence
+        assert evidence["as_of"] == request.requested_at.isoformat(), request
+        assert evidence["stage"] == stage_at(initiative, request.requested_at), request
+        if evidence["snapshot"] is not None:
+            computed = datetime.fromisoformat(evidence["snapshot"]["computed_at"])
+            assert computed <= request.requested_at, request
+        if request.status == "open":
+            continue
+        decision = request.decision
+        assert decision.decided_by_id == initiative.sponsor_id != request.requested_by_id
+        assert value_permissions.may_decide(initiative, decision.decided_by, request), request
+        assert request.requested_at < decision.decided_at < now
+        assert decision.rationale.strip()
+    # Build money asked early in the story, upkeep around the launch.
+    builds = [r for r in requests if r.kind == BudgetKind.BUILD]
+    assert all(r.evidence["stage"] not in LAUNCHED for r in builds if r.status == "approved")
+    # The executive login has requests awaiting their decision.
+    awaiting = [r for r in requests if r.status == "open"]
+    assert any(r.initiative.sponsor.username == "executive" for r in awaiting)
+
+
+def test_approved_requests_opened_lines_and_most_launches_have_upkeep_for_today(seeded):
+    lines = list(BudgetLine.objects.select_related("request__decision", "initiative"))
+    approved = BudgetRequest.objects.filter(decision__outcome=Outcome.APPROVED)
+    assert len(lines) == approved.count()
+    for line in lines:
+        request = line.request
+        assert request.status == Outcome.APPROVED
+        assert (line.initiative_id, line.kind, line.amount, line.currency) == (
+            request.initiative_id,
+            request.kind,
+            request.amount,
+            request.currency,
+        )
+        assert (line.starts_on, line.ends_on, line.answerable_id) == (
+            request.starts_on,
+            request.ends_on,
+            request.answerable_id,
+        )
+        assert line.opened_at == request.decision.decided_at
+    # Build lines granted to initiatives not launched yet, in several currencies.
+    early = [Stage.THIN_SLICE, Stage.READINESS_REVIEW]
+    assert sum(1 for x in lines if x.kind == BudgetKind.BUILD and x.initiative.stage in early) >= 4
+    assert {x.currency for x in lines} >= {"EUR", "GBP"}
+    today = timezone.localdate()
+    covered = {
+        x.initiative.title
+        for x in lines
+        if x.kind == BudgetKind.RUN and x.starts_on <= today <= x.ends_on
+    }
+    launched = set(Initiative.objects.filter(stage__in=LAUNCHED).values_list("title", flat=True))
+    assert covered == launched - NO_UPKEEP
+
+
+def test_requests_not_backed_by_a_met_threshold_show_on_the_dashboard(seeded):
+    requests = BudgetRequest.objects.all()
+    assert requests.filter(BACKED).exists()
+    found = unbacked(Initiative.objects.all())
+    assert found["requests"] == requests.exclude(BACKED).count() >= 1
+    # Asked while its data had gone stale: awaiting the sponsor, not backed.
+    renewal = requests.exclude(BACKED).get(
+        initiative__title="Sanctions screening alert triage", decision__isnull=True
+    )
+    assert renewal.evidence["snapshot"]["verdict"] == Verdict.STALE
+    # Asked while below its threshold, and rejected for it.
+    below = requests.exclude(BACKED).filter(evidence__snapshot__verdict=Verdict.BELOW)
+    assert below.filter(decision__outcome=Outcome.REJECTED).exists()
+
+
+def test_only_the_launch_whose_upkeep_line_ran_out_is_flagged_no_upkeep(seeded):
+    flags = PurgatoryFlag.objects.filter(kind=FlagKind.NO_UPKEEP, cleared_at__isnull=True)
+    assert {f.initiative.title for f in flags.select_related("initiative")} == NO_UPKEEP
+    today = timezone.localdate()
+    for flag in flags:
+        last = flag.initiative.budget_lines.filter(kind=BudgetKind.RUN).order_by("-ends_on")[0]
+        assert last.ends_on < today
+        assert f"ended on {last.ends_on:%Y-%m-%d}" in flag.reason
+        # Its renewal was asked for and awaits the sponsor.
+        renewal = flag.initiative.budget_requests.get(decision__isnull=True)
+        assert renewal.kind == BudgetKind.RUN and renewal.starts_on <= today <= renewal.ends_on
+
+
+def test_prints_the_budget_it_requested(seeded):
+    line = next(line for line in seeded.splitlines() if line.startswith("Budget requests"))
+    outcomes = Counter(BudgetDecision.objects.values_list("outcome", flat=True))
+    assert line == (
+        f"Budget requests made: {BudgetRequest.objects.count()} "
+        f"({outcomes[Outcome.APPROVED]} approved, {outcomes[Outcome.REJECTED]} rejected, "
+        f"{BudgetRequest.objects.filter(decision__isnull=True).count()} awaiting the sponsor); "
+        f"budget lines opened: {BudgetLine.objects.count()}"
+    )

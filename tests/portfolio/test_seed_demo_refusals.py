@@ -10,9 +10,10 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.core.management import CommandError, call_command
 
-from gantry.management.commands._demo_spec import Step, load
+from gantry.management.commands._demo_spec import BudgetDecisionPlan, BudgetPlan, Step, load
 from gates.stages import Transition as T
 from portfolio.models import Initiative, User
+from value.models import BudgetRequest
 
 pytestmark = pytest.mark.django_db
 
@@ -51,3 +52,40 @@ def test_a_decision_by_someone_the_table_does_not_allow_stops_the_demo(monkeypat
     with pytest.raises(PermissionDenied):
         seed()
     assert not Initiative.objects.exists()
+
+
+def budget(by: str = "owner", decided_by: str | None = "marcus.holt", days_ago: int = 20):
+    decision = (
+        BudgetDecisionPlan(decided_by, days_ago - 1, "approved", "Go.") if decided_by else None
+    )
+    return BudgetPlan(
+        kind="build", amount="1000", by=by, days_ago=days_ago, from_day=-10, to_day=10,
+        purpose="Thin slice.", decision=decision,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        budget(by="viewer"),  # a viewer asks for money
+        budget(by="aisha.bello", decided_by="aisha.bello"),  # the requester decides her own
+        budget(decided_by="executive"),  # an executive, but not this initiative's sponsor
+    ],
+)
+def test_budget_asked_or_decided_by_someone_not_allowed_stops_the_demo(monkeypatch, plan):
+    demo = demo_with("Invoice matching", budget=(plan,))
+    monkeypatch.setattr("gantry.management.commands.seed_demo.load", lambda: demo)
+    with pytest.raises(PermissionDenied):
+        seed()
+    assert not Initiative.objects.exists()
+    assert not BudgetRequest.objects.exists()
+
+
+def test_budget_asked_for_a_stopped_initiative_stops_the_demo(monkeypatch):
+    # Supplier email triage was stopped 139 days ago: no budget after that.
+    plan = budget(by="lukas.weber", decided_by=None, days_ago=100)
+    demo = demo_with("Supplier email triage", budget=(plan,))
+    monkeypatch.setattr("gantry.management.commands.seed_demo.load", lambda: demo)
+    with pytest.raises(CommandError, match=r"Supplier email triage, budget requested 100 days ago"):
+        seed()
+    assert not BudgetRequest.objects.exists()

@@ -3,8 +3,9 @@
 The file holds what the demo says, per initiative: its framing and primary metric, the
 decisions of its history (each `days_ago`, counted back from the day seed_demo runs, by a
 username), the feeds it registered with the observations they deliver, what each readiness
-review found, and the running cost and fallback its owners report. seed_demo replays it
-through the services; nothing here writes to the database.
+review found, the running cost and fallback its owners report, and the budget its people
+asked for and its sponsor decided. seed_demo replays it through the services; nothing here
+writes to the database.
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ class MetricSpec:
     baseline: str | None = None
     window_days: int = 14
     aggregation: str = "mean"
+    # The value model, framed with the metric and frozen with it at gate 1: what one unit of
+    # improvement is worth (in `value_currency`) for each of `monthly_volume` cases a month.
+    unit_value: str | None = None
+    value_currency: str = ""
+    monthly_volume: str | None = None
+    volume_source: str = ""
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,36 @@ class Change:
 
 
 @dataclass(frozen=True)
+class BudgetDecisionPlan:
+    """The sponsor's decision on a budget request, `days_ago`."""
+
+    by: str
+    days_ago: int
+    outcome: str  # approved (which opens the budget line) or rejected
+    rationale: str
+
+
+@dataclass(frozen=True)
+class BudgetPlan:
+    """A budget request made `days_ago` by `by`, for the period from `from_day` to `to_day`
+    (days counted from today: negative in the past); open while `decision` is None."""
+
+    kind: str  # build or run
+    amount: str
+    by: str
+    days_ago: int
+    from_day: int
+    to_day: int
+    purpose: str
+    # The metric's value currency when not given, else the running cost's, else EUR.
+    currency: str = ""
+    # Who answers for the money: the requester when not given, the business owner when the
+    # requester is the programme manager.
+    answerable: str | None = None
+    decision: BudgetDecisionPlan | None = None
+
+
+@dataclass(frozen=True)
 class InitiativeSpec:
     title: str
     unit: str
@@ -127,6 +164,8 @@ class InitiativeSpec:
     # A change to the success definition recorded today, and one an owner proposes.
     reframe: Change | None = None
     proposal: Change | None = None
+    # Budget requests, in the order they were made.
+    budget: tuple[BudgetPlan, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -145,6 +184,11 @@ def _feed(raw: dict) -> FeedPlan:
     return FeedPlan(**{**raw, "series": tuple(Series(**s) for s in raw["series"])})
 
 
+def _budget(raw: dict) -> BudgetPlan:
+    decision = raw.get("decision")
+    return BudgetPlan(**{**raw, "decision": BudgetDecisionPlan(**decision) if decision else None})
+
+
 def _initiative(raw: dict) -> InitiativeSpec:
     plans = {
         int(n): ReviewPlan(**{k: tuple(v) for k, v in p.items()})
@@ -160,6 +204,7 @@ def _initiative(raw: dict) -> InitiativeSpec:
             "cost": CostPlan(**raw["cost"]) if raw.get("cost") else None,
             "reframe": Change(**raw["reframe"]) if raw.get("reframe") else None,
             "proposal": Change(**raw["proposal"]) if raw.get("proposal") else None,
+            "budget": tuple(_budget(b) for b in raw.get("budget", ())),
         }
     )
 

@@ -6,7 +6,8 @@ about thirty initiatives across every stage with their history. The command repl
 history through the same services people use, each called at the moment it happened
 (`now=`), in time order across the portfolio:
 
-- the programme manager frames each initiative (`save_framing`);
+- the programme manager frames each initiative (`save_framing`), its primary metric with the
+  value model (what a unit of improvement is worth, and its monthly volume);
 - gate decisions are taken by the people the history names (`gates.services.decide`), so
   every criterion is evaluated against the evidence as it stood that day, and a history the
   evidence does not support stops the command;
@@ -14,6 +15,9 @@ history through the same services people use, each called at the moment it happe
   the ingestion service every morning; the beat jobs (stale feeds, metric status) run daily;
 - submitting for review opens a review; the manager assigns its items, the assignees check
   them with evidence, a failed review's unchecked items become work the assignees complete;
+- budget is requested by an owner or the programme manager (`value.services.request_budget`,
+  so the evidence is frozen as it stood that day) and decided by the initiative's sponsor,
+  an approval opening the budget line; some requests are still awaiting the sponsor;
 - today, a narrow launch is reframed and its owner proposes another change; then purgatory
   flags are detected as the beat job would.
 
@@ -51,6 +55,7 @@ from gantry.management.commands._demo_observations import (
     points,
 )
 from gantry.management.commands._demo_spec import (
+    BudgetPlan,
     FeedPlan,
     InitiativeSpec,
     Person,
@@ -77,6 +82,8 @@ from portfolio.roles import role_of
 from readiness import services as readiness_services
 from readiness.models import PreLaunchWorkItem, ReadinessReview, ReviewOutcome
 from readiness.services import current_template
+from value import services as value_services
+from value.models import BudgetDecision, BudgetLine, BudgetRequest, Outcome
 
 LOGIN_URL = "http://127.0.0.1:8000/accounts/login/"
 DEFAULT_PASSWORD = "gantry-demo"  # noqa: S105 - the documented demo password, not a secret
@@ -141,6 +148,16 @@ class Command(BaseCommand):
             f"{counts['assigned']}, checked: {counts['checked']}, unchecked again: "
             f"{counts['unchecked']}; pre-launch work items: {work.count()} "
             f"({work.filter(status='open').count()} open)"
+        )
+        requests = BudgetRequest.objects.filter(initiative__in=replay.initiatives)
+        decided = Counter(
+            BudgetDecision.objects.filter(request__in=requests).values_list("outcome", flat=True)
+        )
+        lines = BudgetLine.objects.filter(initiative__in=replay.initiatives).count()
+        self.stdout.write(
+            f"Budget requests made: {requests.count()} ({decided[Outcome.APPROVED]} approved, "
+            f"{decided[Outcome.REJECTED]} rejected, {requests.count() - decided.total()} "
+            f"awaiting the sponsor); budget lines opened: {lines}"
         )
         self.stdout.write(f"Purgatory flags: {flags['raised']} raised, {flags['cleared']} cleared")
         told = Notification.objects.filter(initiative__in=replay.initiatives).count()
@@ -228,6 +245,8 @@ class Story:
     feeds: dict[str, DataFeed] = field(default_factory=dict)
     review: ReadinessReview | None = None
     metric: Metric | None = None  # the primary metric, once framed
+    # The budget requests made so far, by their position in the spec's budget.
+    requests: dict[int, BudgetRequest] = field(default_factory=dict)
 
 
 @dataclass(order=True)
@@ -246,6 +265,7 @@ class Replay:
         self.names = {username: str(user) for username, user in people.items()}
         self.manager = people["manager"]
         self.midnight = now.replace(hour=0, minute=0, second=0)
+        self.today_date = timezone.localdate(now)
         self.events: list[Event] = []
         self.seq = itertools.count()
         self.stories: list[Story] = []
@@ -297,6 +317,7 @@ class Replay:
             for plan in spec.feeds:
                 self._plan_feed(story, plan, approved, stopped)
         self._plan_reviews(story, times)
+        self._plan_budget(story)
 
     def _plan_feed(self, story: Story, plan: FeedPlan, approved: datetime, stopped) -> None:
         end = self.now - timedelta(days=plan.silent_days)
@@ -387,6 +408,26 @@ class Replay:
             )
             self.add(at, lambda at, key=key: self.complete(story, key, at))
 
+    def _plan_budget(self, story: Story) -> None:
+        """Each request on its day after any gate decision taken that day, and the sponsor's
+        decision after it: later the same day or on a later one."""
+        for index, plan in enumerate(story.spec.budget):
+            requested = self.day(plan.days_ago) + timedelta(minutes=75)
+            self.add(
+                requested,
+                lambda at, index=index, plan=plan: self.request_budget(story, index, plan, at),
+            )
+            if plan.decision is None:
+                continue
+            if plan.decision.days_ago > plan.days_ago:
+                raise CommandError(
+                    f"{story.spec.title}: a budget request is decided before it is made."
+                )
+            self.add(
+                self.day(plan.decision.days_ago) + timedelta(minutes=150),
+                lambda at, index=index, plan=plan: self.decide_budget(story, index, plan, at),
+            )
+
     def _keys(self) -> list[str]:
         return [t.key for t in self.template_items]
 
@@ -445,6 +486,10 @@ class Replay:
             "metric-baseline": (m.baseline if m else None) or "",
             "metric-aggregation": m.aggregation if m else "mean",
             "metric-comparison_window_days": m.window_days if m else 14,
+            "metric-unit_value": (m.unit_value if m else None) or "",
+            "metric-value_currency": m.value_currency if m else "",
+            "metric-monthly_volume": (m.monthly_volume if m else None) or "",
+            "metric-volume_source": m.volume_source if m else "",
         }
         form = InitiativeForm(data)
         metric_form = PrimaryMetricForm(data, prefix="metric")
@@ -568,6 +613,51 @@ class Replay:
             evidence_url=f"{RUNBOOKS}/{story.initiative.slug}/{key}",
             now=at,
         )
+
+    def request_budget(self, story: Story, index: int, plan: BudgetPlan, at: datetime) -> None:
+        spec = story.spec
+        metric, cost = spec.metric, spec.cost
+        currency = (
+            plan.currency
+            or (metric.value_currency if metric else "")
+            or (cost.currency if cost else "")
+            or "EUR"
+        )
+        answerable = plan.answerable or (
+            spec.business_owner if plan.by == self.manager.username else plan.by
+        )
+        values = {
+            "kind": plan.kind,
+            "amount": Decimal(plan.amount),
+            "currency": currency,
+            "starts_on": self.today_date + timedelta(days=plan.from_day),
+            "ends_on": self.today_date + timedelta(days=plan.to_day),
+            "purpose": plan.purpose,
+            "answerable": self.people[answerable],
+        }
+        try:
+            story.requests[index] = value_services.request_budget(
+                initiative=story.initiative, user=self.people[plan.by], values=values, now=at
+            )
+        except ValidationError as exc:
+            raise CommandError(
+                f"{spec.title}, budget requested {plan.days_ago} days ago: {exc}"
+            ) from exc
+
+    def decide_budget(self, story: Story, index: int, plan: BudgetPlan, at: datetime) -> None:
+        decision = plan.decision
+        try:
+            value_services.decide(
+                request=story.requests[index],
+                user=self.people[decision.by],
+                outcome=decision.outcome,
+                rationale=decision.rationale,
+                now=at,
+            )
+        except ValidationError as exc:
+            raise CommandError(
+                f"{story.spec.title}, budget decided {decision.days_ago} days ago: {exc}"
+            ) from exc
 
     def today(self, story: Story) -> None:
         """Today's reframe and an owner's open proposal, as the data asks."""
