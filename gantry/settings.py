@@ -101,6 +101,14 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and not env_bool(
+    "DATABASE_JIT", False
+):
+    # PostgreSQL's JIT compiles a plan when its estimated cost is high. Gantry's big
+    # statements (the recompute's aggregate, the dashboard's sections) run for seconds or
+    # less, and compiling cost more than it saved: 5.10 s against 3.86 s for the 50M-row
+    # recompute (bench/README.md, "JIT at 50M").
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
