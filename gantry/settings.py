@@ -11,6 +11,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from accounts.roles_map import parse_role_map
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -49,12 +51,18 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "axes",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
     # Lowest layer first: gates, then the domain, the feature apps, the pages, the project.
     "gates",
     "jobs",
     "portfolio",
     "metrics",
     "readiness",
+    "accounts",
     "notifications",
     "value",
     "pages",
@@ -69,10 +77,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "gantry.middleware.user_time_zone",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a refused sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "gantry.urls"
@@ -120,6 +131,71 @@ AUTH_PASSWORD_VALIDATORS = [
 # Room for the ingestion API's largest body (metrics.ingest.MAX_BODY_BYTES) and a CSV upload.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
 LOGIN_URL = "login"
+
+# Sign-in. django-axes counts failed sign-ins per username and per client address: either
+# reaching the limit locks further attempts for the cool-off, whether or not the account
+# exists, and each attempt is logged and listed in the admin (never the password).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "accounts.sign_in.LocalPasswordBackend",
+    "accounts.sso.SingleSignOnBackend",
+]
+GANTRY_LOCAL_LOGIN = os.environ.get("GANTRY_LOCAL_LOGIN", "all").strip().lower()
+if GANTRY_LOCAL_LOGIN not in {"all", "superusers", "off"}:
+    raise ImproperlyConfigured("GANTRY_LOCAL_LOGIN must be all, superusers or off.")
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
+AXES_FAILURE_LIMIT = env_int("GANTRY_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = env_int("GANTRY_LOGIN_COOLOFF_MINUTES", 15) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "accounts.client.client_address"
+AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+# The log names the username and the address of each failed attempt (axes masks them by
+# default); the password is never logged or stored.
+AXES_SENSITIVE_PARAMETERS: list[str] = []
+
+# Single sign-on (accounts/sso.py): on when GANTRY_OIDC_ISSUER is set. django-allauth reads
+# the provider's endpoints from the issuer's /.well-known/openid-configuration.
+GANTRY_OIDC_ISSUER = os.environ.get("GANTRY_OIDC_ISSUER", "").rstrip("/")
+GANTRY_OIDC_NAME = os.environ.get("GANTRY_OIDC_NAME", "single sign-on")
+GANTRY_OIDC_GROUPS_CLAIM = os.environ.get("GANTRY_OIDC_GROUPS_CLAIM", "groups")
+try:
+    GANTRY_OIDC_ROLE_MAP = parse_role_map(os.environ.get("GANTRY_OIDC_ROLE_MAP", ""))
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from exc
+if GANTRY_OIDC_ISSUER and not GANTRY_OIDC_ROLE_MAP:
+    raise ImproperlyConfigured("GANTRY_OIDC_ISSUER is set: GANTRY_OIDC_ROLE_MAP must map groups.")
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": [
+            {
+                "provider_id": "sso",
+                "name": GANTRY_OIDC_NAME,
+                "client_id": os.environ.get("GANTRY_OIDC_CLIENT_ID", ""),
+                "secret": os.environ.get("GANTRY_OIDC_CLIENT_SECRET", ""),
+                "settings": {
+                    "server_url": GANTRY_OIDC_ISSUER,
+                    "scope": env_list("GANTRY_OIDC_SCOPES", "openid,profile,email,groups"),
+                },
+            }
+        ]
+        if GANTRY_OIDC_ISSUER
+        else [],
+    }
+}
+SOCIALACCOUNT_ONLY = True  # allauth's own password pages stay off: Gantry has its own
+SOCIALACCOUNT_ADAPTER = "accounts.sso.SocialAccountAdapter"
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_LOGIN_ON_GET = False  # the sign-in button POSTs, with its CSRF token
+# A local account whose address the provider has verified is the same person: linked at
+# their first single sign-on, not duplicated.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_STORE_TOKENS = False
+ACCOUNT_EMAIL_VERIFICATION = "none"  # the provider vouches for addresses
+ACCOUNT_LOGOUT_ON_GET = False
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -245,6 +321,10 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = os.environ.get("GANTRY_MAIL_DIR", str(BASE_DIR / "var" / "mail"))
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+# Password reset by mail: on where mail leaves the machine (EMAIL_HOST) and for the DEBUG demo,
+# whose mail is read from files; off otherwise, when its pages answer 404 and the sign-in page
+# does not offer it. GANTRY_PASSWORD_RESET=1 or 0 says so outright.
+GANTRY_PASSWORD_RESET = env_bool("GANTRY_PASSWORD_RESET", bool(EMAIL_HOST) or DEBUG)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Gantry <gantry@localhost>")
 # Links in mail and webhooks are absolute: the address people reach Gantry at.
 GANTRY_BASE_URL = os.environ.get("GANTRY_BASE_URL", "http://localhost:8000")
@@ -272,7 +352,7 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    if env_bool("BEHIND_TLS_PROXY", False):
+    if BEHIND_TLS_PROXY:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path, reverse
+from django.views.generic import RedirectView
 
 from gantry import health
 from gates.http import post_only
@@ -89,11 +91,6 @@ urlpatterns = [
         metrics_api.observations,
         name="api-observations",
     ),
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
-        name="login",
-    ),
     # Django's logout takes only POST (the button in the top bar); a typed or bookmarked
     # /accounts/logout/ goes home instead of to a blank 405.
     path(
@@ -105,6 +102,13 @@ urlpatterns = [
         name="logout",
     ),
     path("notifications/", include("notifications.urls")),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include("accounts.urls")),
+    # django-allauth's single sign-on: the provider's login and callback under /sso/. Its own
+    # sign-in page would be a second one: it sends people to Gantry's.
+    path(
+        "sso/login/",
+        login_not_required(RedirectView.as_view(pattern_name="login", query_string=True)),
+    ),
+    path("sso/", include("allauth.urls")),
     path("admin/", admin.site.urls),
 ]

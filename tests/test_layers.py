@@ -20,7 +20,8 @@ LAYERS = [
     ("pages",),  # the read layer: dashboard, list, purgatory, initiative and review pages
     ("notifications",),  # events to people: in-app, email, webhooks, reminders, the digest
     ("value",),  # value realised, budget requests, decisions and lines (reads metrics, readiness)
-    ("metrics", "readiness"),  # feature apps
+    # feature apps; accounts: sign-in, its throttle, password reset
+    ("metrics", "readiness", "accounts"),
     ("portfolio",),  # the domain: people, roles, permissions, initiatives, framing
     # stages, criteria and effects registries, decisions, the audit chain; and the periodic
     # jobs' schedule, the tick and the task publisher

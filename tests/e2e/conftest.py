@@ -60,7 +60,7 @@ def login(page, username: str, password: str) -> None:
     page.goto(page.base_url + "/accounts/login/")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url(page.base_url + "/")
 
 

@@ -15,7 +15,15 @@ from value.models import BudgetRequest
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "gantry-demo"
+PASSWORD = "a-demo-password-of-our-own"
+
+
+@pytest.fixture(autouse=True)
+def demo_password(monkeypatch):
+    # DEBUG is off in tests, where seed_demo takes no published default.
+    monkeypatch.setenv("DEMO_PASSWORD", PASSWORD)
+
+
 REFRAMED = "contact-centre-call-summarisation"
 PHONE = {"width": 390, "height": 844}
 LAPTOP = {"width": 1366, "height": 768}

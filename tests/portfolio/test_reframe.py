@@ -293,7 +293,7 @@ def test_a_recompute_that_read_the_old_definition_is_not_judged_on_the_new_one(l
     # (stamped after the reframe): gate 4 must not take that snapshot as judged on 95.
     from gates.criteria import registry
     from metrics import status
-    from metrics.models import Metric
+    from metrics.models import Metric, MetricSnapshot
     from metrics.stats import CohortStats
 
     read_before = Metric.objects.get(pk=launched.primary_metric.pk)  # threshold 85
@@ -302,8 +302,8 @@ def test_a_recompute_that_read_the_old_definition_is_not_judged_on_the_new_one(l
     )
     pilot = CohortStats(count=10, mean=90.0, total=900.0, stddev=1.0)
     baseline = CohortStats(count=10, mean=80.0, total=800.0, stddev=1.0)
-    snapshot = status.evaluate(read_before, pilot, baseline, now=timezone.now(), stale=False)
-    snapshot.save()
+    row = status.evaluate(read_before, pilot, baseline, now=timezone.now(), stale=False)
+    snapshot = MetricSnapshot.objects.create(**row._asdict())
     Metric.objects.filter(pk=read_before.pk).update(latest_snapshot=snapshot)
     launched = type(launched).objects.get(pk=launched.pk)
 

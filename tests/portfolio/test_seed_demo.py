@@ -12,6 +12,7 @@ from django.contrib.auth import authenticate
 from django.core.management import call_command
 from django.db import connection, transaction
 from django.db.models import Count, F, Max, Q
+from django.test import RequestFactory, override_settings
 from django.utils import timezone
 
 from gantry.management.commands._demo_observations import points
@@ -125,7 +126,7 @@ def seeded_once(django_db_setup, django_db_blocker):
     at the transaction's top level they leave it. Each test's own writes are still checked
     when it ends.
     """
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch, override_settings(DEBUG=True):
         patch.delenv("DEMO_PASSWORD", raising=False)
         with django_db_blocker.unblock(), transaction.atomic():
             output = seed()
@@ -144,7 +145,12 @@ def test_creates_one_login_per_role_with_the_default_password(seeded):
     for username, role in LOGINS.items():
         user = User.objects.get(username=username)
         assert role_of(user) == role
-        assert authenticate(username=username, password="gantry-demo") == user
+        assert (
+            authenticate(
+                RequestFactory().post("/accounts/login/"), username=username, password="gantry-demo"
+            )
+            == user
+        )
 
 
 def test_login_password_comes_from_demo_password(seeded, monkeypatch):
@@ -153,8 +159,20 @@ def test_login_password_comes_from_demo_password(seeded, monkeypatch):
         User.objects.filter(username=username).update(username=f"{username}-before")
     monkeypatch.setenv("DEMO_PASSWORD", "another-demo-secret")
     output = seed()
-    assert authenticate(username="manager", password="another-demo-secret") is not None
-    assert authenticate(username="manager", password="gantry-demo") is None
+    assert (
+        authenticate(
+            RequestFactory().post("/accounts/login/"),
+            username="manager",
+            password="another-demo-secret",
+        )
+        is not None
+    )
+    assert (
+        authenticate(
+            RequestFactory().post("/accounts/login/"), username="manager", password="gantry-demo"
+        )
+        is None
+    )
     assert "Password: another-demo-secret" in output
 
 
@@ -209,7 +227,14 @@ def test_running_again_leaves_an_existing_login_and_initiative_alone(seeded):
 
     output = seed()
 
-    assert authenticate(username="manager", password="changed-by-the-manager") == manager
+    assert (
+        authenticate(
+            RequestFactory().post("/accounts/login/"),
+            username="manager",
+            password="changed-by-the-manager",
+        )
+        == manager
+    )
     assert "password unchanged" in output
     initiative.refresh_from_db()
     assert initiative.summary == "Edited in the demo."

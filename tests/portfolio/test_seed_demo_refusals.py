@@ -18,6 +18,47 @@ from value.models import BudgetRequest
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def demo_password(monkeypatch):
+    # DEBUG is off in tests: without a password of its own the demo refuses before anything.
+    monkeypatch.setenv("DEMO_PASSWORD", "a-password-of-our-own")
+
+
+def test_without_debug_the_published_default_password_is_refused_and_nothing_is_written(
+    monkeypatch,
+):
+    monkeypatch.delenv("DEMO_PASSWORD")
+    with pytest.raises(CommandError, match="Set DEMO_PASSWORD"):
+        seed()
+    assert not User.objects.exists()
+    assert not Initiative.objects.exists()
+
+
+def test_without_debug_a_password_of_ones_own_is_used():
+    output = seed()
+    manager = User.objects.get(username="manager")
+    assert manager.check_password("a-password-of-our-own")
+    assert not manager.check_password("gantry-demo")
+    assert "Password: a-password-of-our-own" in output
+
+
+def test_with_debug_on_the_default_password_is_taken(monkeypatch, settings):
+    monkeypatch.delenv("DEMO_PASSWORD")
+    settings.DEBUG = True
+    demo = demo_with("Invoice matching")
+    monkeypatch.setattr("gantry.management.commands.seed_demo.load", lambda: demo)
+    seed()
+    assert User.objects.get(username="manager").check_password("gantry-demo")
+
+
+def test_without_debug_a_run_that_creates_no_login_needs_no_password(monkeypatch):
+    demo = demo_with("Invoice matching")
+    monkeypatch.setattr("gantry.management.commands.seed_demo.load", lambda: demo)
+    seed()  # with a password of its own: creates the logins
+    monkeypatch.delenv("DEMO_PASSWORD")
+    assert "password unchanged" in seed()
+
+
 def seed() -> str:
     out = StringIO()
     call_command("seed_demo", stdout=out)

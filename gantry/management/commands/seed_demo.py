@@ -24,7 +24,8 @@ history through the same services people use, each called at the moment it happe
 Running it again creates nothing twice: units, people and initiatives that already exist (by
 slug or username) are left exactly as they are. Feed tokens are random and never shown:
 whoever wants to push data rotates a feed's token. The logins' password comes from the
-DEMO_PASSWORD environment variable (default gantry-demo).
+DEMO_PASSWORD environment variable (default gantry-demo, which only DEBUG accepts: with DEBUG
+off the command refuses to create logins anyone could guess from the README).
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         demo = load()
         password = os.environ.get("DEMO_PASSWORD") or DEFAULT_PASSWORD
+        _refuse_a_published_password(demo, chosen=bool(os.environ.get("DEMO_PASSWORD")))
         now = timezone.now().replace(microsecond=0)
         with transaction.atomic():
             units, new_units = self._business_units(demo)
@@ -218,6 +220,20 @@ class Command(BaseCommand):
                 line += " (existing user: password unchanged)"
             self.stdout.write(line)
         self.stdout.write(f"Password: {password}")
+
+
+def _refuse_a_published_password(demo: Portfolio, *, chosen: bool) -> None:
+    """Outside DEBUG, logins with the password printed in the README would let anyone in:
+    refuse to create them unless DEMO_PASSWORD names one. Logins that exist already keep
+    their password, so a run that creates none needs no password."""
+    if settings.DEBUG or chosen:
+        return
+    usernames = [person.username for person in demo.logins]
+    if User.objects.filter(username__in=usernames).count() < len(usernames):
+        raise CommandError(
+            "DEBUG is off: the demo logins would get the published default password. "
+            "Set DEMO_PASSWORD to a password of your own, or run with DEBUG=1."
+        )
 
 
 def _create_user(person: Person, password: str | None) -> User:
