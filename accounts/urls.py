@@ -5,6 +5,8 @@ from accounts import views
 
 urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
+    path("tokens/", views.tokens_page, name="api-tokens"),
+    path("tokens/<int:token_id>/revoke/", views.token_revoke, name="api-token-revoke"),
     path("password_change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path(
         "password_change/done/",

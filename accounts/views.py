@@ -1,14 +1,18 @@
 """Sign-in pages: the login form as GANTRY_LOCAL_LOGIN allows, and password reset by mail."""
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 
-from accounts import sign_in, sso
+from accounts import sign_in, sso, tokens
+from accounts.forms import TokenForm
+from accounts.models import ApiToken
+from gates.http import post_only
 
 
 class LoginView(auth_views.LoginView):
@@ -59,3 +63,41 @@ def locked_out(request, response=None, credentials=None):
     )
     answer["Retry-After"] = str(minutes * 60)
     return answer
+
+
+SHOWN_ONCE = "accounts.new_token"
+
+
+def tokens_page(request):
+    """Your personal access tokens: make one (its secret shown on the next page, once),
+    see when each was last used, revoke."""
+    form = TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            token, secret = tokens.create(user=request.user, **form.cleaned_data)
+        except tokens.TokenError as exc:
+            form.add_error(None, str(exc))
+        else:
+            # Carried to the next page in the session and removed there: after the
+            # redirect a reload no longer shows it.
+            request.session[SHOWN_ONCE] = {"id": token.pk, "secret": secret}
+            return redirect("api-tokens")
+    new = request.session.pop(SHOWN_ONCE, None)
+    mine = ApiToken.objects.filter(user=request.user).order_by("-created_at", "-id")
+    return render(
+        request,
+        "accounts/tokens.html",
+        {"form": form, "tokens": mine, "new": new},
+        status=400 if form.errors else 200,
+    )
+
+
+@post_only(
+    lambda request, **kwargs: reverse("api-tokens"),
+    "Tokens are revoked with the button on this page.",
+)
+def token_revoke(request, token_id: int):
+    token = get_object_or_404(ApiToken, pk=token_id, user=request.user)
+    tokens.revoke(token=token, user=request.user)
+    messages.success(request, f"Token “{token.name}” is revoked: it no longer opens the API.")
+    return redirect("api-tokens")

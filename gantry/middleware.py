@@ -12,8 +12,10 @@ import zoneinfo
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
-from django.http import FileResponse, JsonResponse
+from django.http import FileResponse
 from django.utils import timezone
+
+from gates.http import PROBLEM_JSON, problem
 
 log = logging.getLogger(__name__)
 
@@ -26,32 +28,28 @@ def api_errors_as_json(get_response):
         response = get_response(request)
         if not request.path.startswith(API_PREFIX) or response.status_code < 400:
             return response
-        if response.get("Content-Type", "").startswith("application/json"):
+        if response.get("Content-Type", "").startswith(("application/json", PROBLEM_JSON)):
             return response
-        converted = JsonResponse(
-            {"error": response.reason_phrase or "Error"}, status=response.status_code
-        )
-        for header in ("Allow", "Retry-After", "WWW-Authenticate"):
-            if header in response:
-                converted[header] = response[header]
-        return converted
+        headers = {
+            header: response[header]
+            for header in ("Allow", "Retry-After", "WWW-Authenticate")
+            if header in response
+        }
+        return problem(response.status_code, response.reason_phrase or "Error", headers=headers)
 
     def process_exception(request, exception):
         if not request.path.startswith(API_PREFIX):
             return None
         if isinstance(exception, OperationalError | InterfaceError):
             log.warning("database unavailable for %s: %s", request.path, exception)
-            response = JsonResponse(
-                {
-                    "error": "The database is unavailable. Send the batch again later: "
-                    "observations already stored are counted as duplicates, not stored twice."
-                },
-                status=503,
+            return problem(
+                503,
+                "The database is unavailable. Send the batch again later: "
+                "observations already stored are counted as duplicates, not stored twice.",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
-            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-            return response
         log.exception("error answering %s", request.path)
-        return JsonResponse({"error": "Internal server error; nothing was stored."}, status=500)
+        return problem(500, "Internal server error; nothing was stored.")
 
     middleware.process_exception = process_exception
     return middleware

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.socialaccount",
     "allauth.socialaccount.providers.openid_connect",
+    "ninja",  # its documentation page's assets, served locally
     # Lowest layer first: gates, then the domain, the feature apps, the pages, the project.
     "gates",
     "jobs",
@@ -66,6 +67,7 @@ INSTALLED_APPS = [
     "notifications",
     "value",
     "pages",
+    "api",
     "gantry",
 ]
 
@@ -154,6 +156,10 @@ AXES_ENABLE_ACCESS_FAILURE_LOG = True
 # The log names the username and the address of each failed attempt (axes masks them by
 # default); the password is never logged or stored.
 AXES_SENSITIVE_PARAMETERS: list[str] = []
+
+# The REST API (/api/v1/): each personal access token may make this many requests per window.
+GANTRY_API_RATE_LIMIT = env_int("GANTRY_API_RATE_LIMIT", 600)
+GANTRY_API_RATE_WINDOW_SECONDS = env_int("GANTRY_API_RATE_WINDOW_SECONDS", 60)
 
 # Single sign-on (accounts/sso.py): on when GANTRY_OIDC_ISSUER is set. django-allauth reads
 # the provider's endpoints from the issuer's /.well-known/openid-configuration.

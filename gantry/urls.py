@@ -91,6 +91,7 @@ urlpatterns = [
         metrics_api.observations,
         name="api-observations",
     ),
+    path("api/v1/", include("api.urls")),
     # Django's logout takes only POST (the button in the top bar); a typed or bookmarked
     # /accounts/logout/ goes home instead of to a blank 405.
     path(

@@ -6,10 +6,13 @@ asks for it again; so does a bookmark or a pasted link. `post_only` sends such a
 page that holds the form, with a short message, instead of the browser's blank 405 page.
 """
 
+import json
 from collections.abc import Callable
 from functools import wraps
+from http import HTTPStatus
 
 from django.contrib import messages
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.utils.log import log_response
@@ -57,3 +60,36 @@ def post_only(redirect_to: Callable[..., str], message: str | None = None):
         return wrapper
 
     return decorator
+
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    errors=None,
+    headers: dict[str, str] | None = None,
+    **members,
+) -> HttpResponse:
+    """An error as application/problem+json (RFC 9457): type, title, status and a detail
+    that says what to do; `errors` names the bad fields or items. `error` repeats the detail
+    for clients written before the API answered problem documents."""
+    body = {
+        "type": "about:blank",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "error": detail,
+        **members,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    response = HttpResponse(
+        json.dumps(body, cls=DjangoJSONEncoder), status=status, content_type=PROBLEM_JSON
+    )
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response

@@ -8,21 +8,21 @@ counts the new observations from inside the feed's freshness window (what keeps 
 
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from gates.http import problem
 from metrics import ingest, services
 
 
-def _error(status: int, message: str, errors: list | None = None, **headers) -> JsonResponse:
-    body = {"error": message}
-    if errors is not None:
-        body["errors"] = errors
-    response = JsonResponse(body, status=status)
-    for name, value in headers.items():
-        response[name.replace("_", "-")] = value
-    return response
+def _error(status: int, message: str, errors: list | None = None, **headers) -> HttpResponse:
+    return problem(
+        status,
+        message,
+        errors=errors,
+        headers={name.replace("_", "-"): value for name, value in headers.items()},
+    )
 
 
 @csrf_exempt  # machines authenticate with a bearer token, not a session cookie

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # not a higher layer, and not its neighbour on the same layer.
 LAYERS = [
     ("gantry",),  # project configuration: settings, URLs, Celery, health, the demo
+    ("api",),  # the REST API: reads and actions through the pages' selectors and services
     ("pages",),  # the read layer: dashboard, list, purgatory, initiative and review pages
     ("notifications",),  # events to people: in-app, email, webhooks, reminders, the digest
     ("value",),  # value realised, budget requests, decisions and lines (reads metrics, readiness)

@@ -18,6 +18,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from accounts import tokens
 from gates.models import AuditEntry, GateDecision
 from gates.stages import Stage
 from gates.stages import Transition as T
@@ -75,6 +76,7 @@ def world(db):
         note=Notification.objects.create(
             recipient=pm, kind="decision", key="nd:1", title="A decision", url="/"
         ),
+        token=tokens.create(user=pm, name="walk", scope="read")[0],
     )
 
 
@@ -102,6 +104,11 @@ def _item_action(name: str, message: str):
 # Every POST-only action URL, by URL name. test_every_post_only_url_is_covered_here keeps
 # this table complete.
 ACTIONS = {
+    "api-token-revoke": lambda w: Action(
+        reverse("api-token-revoke", args=[w.token.pk]),
+        reverse("api-tokens"),
+        "Tokens are revoked with the button on this page.",
+    ),
     "initiative-decide": lambda w: Action(
         reverse("initiative-decide", args=[w.slug, T.PASS_REVIEW]),
         reverse("initiative-detail", args=[w.slug]),
@@ -237,9 +244,11 @@ def test_the_redirect_is_the_same_for_anyone_and_for_rows_that_do_not_exist(clie
 
 
 # The whole urlconf -----------------------------------------------------------------------
-# Not walked: the admin (staff only, Django's own pages) and the token API (a machine
-# endpoint that takes POST from a delivery job, where 405 to a GET is the right answer).
-SKIPPED_PREFIXES = ("admin/",)
+# Not walked: the admin (staff only, Django's own pages), the token API (machine endpoints
+# that take POST from a delivery job or a script, where 405 to a GET is the right answer)
+# and django-allauth's single sign-on routes (regex routes per provider; its provider login
+# answers a GET with a confirmation page).
+SKIPPED_PREFIXES = ("admin/", "api/v1/", "sso/")
 SKIPPED_NAMES = {"api-observations"}
 ARGUMENT = re.compile(r"<(?:[^>:]+:)?(?P<name>[^>]+)>")
 
@@ -267,6 +276,7 @@ def _arguments(w) -> dict[str, str]:
         "work_item_id": str(w.work.pk),
         "flag_id": str(w.flag.pk),
         "request_id": str(w.budget.pk),
+        "token_id": str(w.token.pk),
         "pk": str(w.note.pk),
         "transition": T.PASS_REVIEW.value,
         "fmt": "json",

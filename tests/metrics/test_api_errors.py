@@ -17,8 +17,8 @@ pytestmark = pytest.mark.django_db
 def test_an_unknown_api_address_answers_404_json(client):
     response = client.get("/api/v1/nothing-here")
     assert response.status_code == 404
-    assert response["Content-Type"] == "application/json"
-    assert response.json() == {"error": "Not Found"}
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["error"] == response.json()["detail"] == "Not Found"
 
 
 def test_a_get_of_the_ingestion_endpoint_answers_405_json_naming_post(client, live):
@@ -26,7 +26,8 @@ def test_a_get_of_the_ingestion_endpoint_answers_405_json_naming_post(client, li
     response = client.get(API.format(feed.pk))
     assert response.status_code == 405
     assert response["Allow"] == "POST"
-    assert response.json() == {"error": "Method Not Allowed"}
+    assert response.json()["error"] == "Method Not Allowed"
+    assert response.json()["status"] == 405
 
 
 def test_an_unexpected_error_answers_500_json(client, post, live, metric):
@@ -35,7 +36,7 @@ def test_an_unexpected_error_answers_500_json(client, post, live, metric):
     with mock.patch.object(ingest, "validate", side_effect=RuntimeError("bug")):
         response = post(client, feed, token, json.dumps([item(metric)]))
     assert response.status_code == 500
-    assert response["Content-Type"] == "application/json"
+    assert response["Content-Type"] == "application/problem+json"
     assert "nothing was stored" in response.json()["error"]
     assert stored() == 0
 
@@ -71,7 +72,7 @@ def test_a_database_that_is_away_answers_503_json_with_retry_after(
         connection.settings_dict.clear()
         connection.settings_dict.update(real)
     assert response.status_code == 503
-    assert response["Content-Type"] == "application/json"
+    assert response["Content-Type"] == "application/problem+json"
     assert response["Retry-After"] == "10"
     assert "Send the batch again later" in response.json()["error"]
     assert stored() == 0

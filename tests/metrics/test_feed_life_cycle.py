@@ -169,7 +169,7 @@ def test_retiring_revokes_the_token_at_once(client, post, feed, token, manager, 
     assert current.token_hint == ""
     response = post(client, feed, token, [item(metric)])
     assert response.status_code == 401
-    assert response.json() == {"error": "A valid bearer token for this feed is required."}
+    assert response.json()["error"] == "A valid bearer token for this feed is required."
     assert services.authenticate_feed(feed.pk, f"Bearer {token}") is None
     assert not Observation.objects.exists() and not Delivery.objects.exists()
 
