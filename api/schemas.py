@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from ninja import Schema
@@ -195,6 +195,32 @@ class CheckIn(Schema):
 
 class UncheckIn(Schema):
     version: int
+
+
+class BudgetRequestIn(Schema):
+    kind: str = Field(description="build, run or scale.")
+    amount: Decimal = Field(description="In the currency, to the cent, e.g. 24000.00.")
+    currency: str = Field(description="Three letters (ISO 4217), e.g. EUR.")
+    starts_on: date
+    ends_on: date
+    purpose: str = Field(max_length=2000)
+    answerable: str = Field(description="The username of whoever answers for the money.")
+
+
+class BudgetRequestOut(Schema):
+    id: int
+    initiative: str
+    kind: str
+    amount: Decimal
+    currency: str
+    starts_on: date
+    ends_on: date
+    purpose: str
+    answerable: str
+    requested_by: str
+    requested_at: datetime
+    evidence: dict = Field(description="The evidence as it stood when requested, frozen.")
+    url: str
 
 
 class ObservationIn(Schema):

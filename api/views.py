@@ -23,9 +23,13 @@ from gates.stages import Stage, Transition
 from pages import listing
 from portfolio.models import FRAMING_FIELDS, Initiative
 from portfolio.permissions import may_decide_review
+from portfolio.queries import possible_owners
 from readiness import services as readiness_services
 from readiness.forms import AssignForm, CheckForm, VersionForm
 from readiness.models import ReviewItem
+from value import permissions as value_permissions
+from value import services as value_services
+from value.forms import BudgetRequestForm
 
 router = Router()
 
@@ -427,3 +431,44 @@ def _item_out(item: ReviewItem) -> dict:
         "checked_at": item.checked_at, "evidence_text": item.evidence_text,
         "evidence_url": item.evidence_url, "version": item.version,
     }  # fmt: skip
+
+
+@router.post(
+    "/initiatives/{slug}/budget-requests",
+    response={201: schemas.BudgetRequestOut, **PROBLEMS},
+    summary="Request budget",
+    description=(
+        "As the request form does (value.services.request_budget): the initiative's owners "
+        "and programme managers only (403); the evidence (stage, verdict, value realised "
+        "with its interval, running cost, open flags) is frozen on the request. The sponsor "
+        "decides it on its page."
+    ),
+)
+def request_budget(request, slug: str, body: schemas.BudgetRequestIn):
+    _writer(request)
+    initiative = _initiative(slug)
+    if not value_permissions.may_request(initiative, request.user):
+        raise PermissionDenied(value_services.NOT_REQUESTING)
+    data = body.dict()
+    person = possible_owners().filter(username=data["answerable"]).values_list("pk", flat=True)
+    data["answerable"] = person.first() or "unknown"
+    form = BudgetRequestForm(data)
+    if not form.is_valid():
+        raise Problem(400, "Invalid request", "The budget request is not valid.",
+                      errors=form_errors(form))  # fmt: skip
+    try:
+        made = value_services.request_budget(
+            initiative=initiative, user=request.user, values=form.cleaned_data
+        )
+    except ValidationError as exc:
+        add_errors(form, exc)
+        raise Problem(400, "Invalid request", "The budget request was refused.",
+                      errors=form_errors(form)) from exc  # fmt: skip
+    return Status(201, {
+        "id": made.pk, "initiative": initiative.slug, "kind": made.kind,
+        "amount": made.amount, "currency": made.currency, "starts_on": made.starts_on,
+        "ends_on": made.ends_on, "purpose": made.purpose,
+        "answerable": made.answerable.username, "requested_by": request.user.username,
+        "requested_at": made.requested_at, "evidence": made.evidence,
+        "url": request.build_absolute_uri(made.get_absolute_url()),
+    })  # fmt: skip

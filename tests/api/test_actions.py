@@ -1,5 +1,7 @@
 """Acting through the API: the same services, permissions and refusals as the pages."""
 
+from decimal import Decimal
+
 import pytest
 
 from gates.models import GateDecision
@@ -7,7 +9,9 @@ from gates.stages import Stage
 from portfolio.roles import Role
 from readiness.models import ReviewItem
 from tests.factories import InitiativeFactory, UserFactory
+from tests.helpers import advance
 from tests.readiness.helpers import EVIDENCE, LINK
+from value.models import BudgetRequest
 
 pytestmark = pytest.mark.django_db
 
@@ -152,3 +156,66 @@ def test_checking_without_evidence_is_400_and_changes_nothing(api_as, cast, item
     assert response.status_code == 400
     assert response.json()["errors"]
     assert not ReviewItem.objects.get(pk=item.pk).checked
+
+
+def budget_body(person, **changes):
+    return {
+        "kind": "run",
+        "amount": "18000.00",
+        "currency": "eur",
+        "starts_on": "2027-01-01",
+        "ends_on": "2027-12-31",
+        "purpose": "Hosting and on-call for the launched assistant.",
+        "answerable": person.username,
+        **changes,
+    }
+
+
+@pytest.fixture
+def launched(manager):
+    initiative = InitiativeFactory(framed=True)
+    advance(initiative, Stage.NARROW_LAUNCH, user=manager, upkeep=False)
+    return initiative
+
+
+def test_an_owner_requests_budget_with_the_evidence_frozen(api_as, launched):
+    owner = launched.business_owner
+    response = api_as(owner).post(
+        f"/api/v1/initiatives/{launched.slug}/budget-requests", budget_body(owner)
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    made = BudgetRequest.objects.get(pk=body["id"])
+    assert (made.requested_by, made.currency, made.amount) == (owner, "EUR", Decimal("18000.00"))
+    assert body["evidence"]["stage"] == Stage.NARROW_LAUNCH == made.evidence["stage"]
+
+
+@pytest.mark.parametrize("role", [Role.EXECUTIVE, Role.VIEWER, Role.OWNER])
+def test_people_without_a_stake_or_the_role_request_nothing(api_as, launched, role):
+    person = UserFactory(role=role)
+    response = api_as(person).post(
+        f"/api/v1/initiatives/{launched.slug}/budget-requests", budget_body(launched.delivery_lead)
+    )
+    assert response.status_code == 403
+    assert not BudgetRequest.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"amount": "0"}, "amount"),
+        ({"currency": "EURO"}, "currency"),
+        ({"ends_on": "2026-12-31"}, "ends_on"),
+        ({"kind": "party"}, "kind"),
+        ({"answerable": "nobody"}, "answerable"),
+        ({"purpose": ""}, "purpose"),
+    ],
+)
+def test_a_bad_budget_request_is_400_naming_the_field(api_as, launched, changes, field):
+    owner = launched.business_owner
+    response = api_as(owner).post(
+        f"/api/v1/initiatives/{launched.slug}/budget-requests", budget_body(owner, **changes)
+    )
+    assert response.status_code == 400
+    assert field in response.json()["errors"]
+    assert not BudgetRequest.objects.exists()
