@@ -2,6 +2,10 @@
 refusals, and the sign-in page's button. The browser journey through a real provider is
 tests/e2e/test_sso_journey.py."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.models import SocialAccount, SocialLogin
@@ -157,3 +161,25 @@ def test_allauths_own_sign_in_page_leads_to_gantrys():
     response = Client().get("/sso/login/?next=/budget/")
     assert response.status_code == 302
     assert response["Location"] == "/accounts/login/?next=/budget/"
+
+
+def start(**env) -> subprocess.CompletedProcess:
+    """Load gantry.settings in a fresh interpreter with this environment."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GANTRY_OIDC")}
+    return subprocess.run(
+        [sys.executable, "-c", "import gantry.settings"],
+        env={**clean, "SECRET_KEY": "x" * 50, **env},
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_an_issuer_without_a_role_map_stops_start_up():
+    refused = start(GANTRY_OIDC_ISSUER="https://idp.example.com")
+    assert refused.returncode != 0 and "GANTRY_OIDC_ROLE_MAP must map groups" in refused.stderr
+
+
+def test_an_unknown_role_in_the_map_stops_start_up():
+    refused = start(GANTRY_OIDC_ISSUER="https://idp.example.com", GANTRY_OIDC_ROLE_MAP="x:admin")
+    assert refused.returncode != 0 and "'admin' is not a role" in refused.stderr
+    assert start(GANTRY_OIDC_ISSUER="https://idp", GANTRY_OIDC_ROLE_MAP="x:viewer").returncode == 0
