@@ -15,14 +15,14 @@ OUTAGE_SECONDS = 6
 
 
 def _told_to_retry(attempt: Attempt) -> bool:
-    """A 503 with a JSON body and a Retry-After header."""
+    """A 503 with a JSON problem document and a Retry-After header."""
     try:
         json.loads(attempt.body)
     except ValueError:
         return False
     return (
         attempt.status == 503
-        and attempt.content_type.startswith("application/json")
+        and attempt.content_type.startswith("application/problem+json")
         and attempt.retry_after is not None
     )
 
