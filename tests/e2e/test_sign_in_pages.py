@@ -1,6 +1,9 @@
 """The sign-in pages a person meets before Gantry itself: accessible, and within a phone."""
 
+import re
+
 import pytest
+from django.core import mail
 
 from tests.e2e.conftest import assert_accessible
 from tests.factories import UserFactory
@@ -27,9 +30,18 @@ def test_the_sign_in_page_with_single_sign_on_and_the_reset_pages(browser_page, 
     check(page)
     page.get_by_role("link", name="Forgotten your password?").click()
     check(page)
-    page.fill("#id_email", "someone@example.com")
+    UserFactory(username="sam", email="sam@example.com")
+    page.fill("#id_email", "sam@example.com")
     page.get_by_role("button", name="Send the link").click()
     page.get_by_role("heading", name="Check your mail").wait_for()
+    check(page)
+    link = re.search(r"https?://\S+/accounts/reset/\S+/", mail.outbox[0].body).group(0)
+    page.goto(link)
+    page.get_by_role("heading", name="Choose a new password").wait_for()
+    page.fill("#id_new_password1", "short")
+    page.fill("#id_new_password2", "other")
+    page.get_by_role("button", name="Set the password").click()
+    page.get_by_text("didn’t match").wait_for()
     check(page)
 
 
