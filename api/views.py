@@ -27,6 +27,7 @@ from portfolio.queries import possible_owners
 from readiness import services as readiness_services
 from readiness.forms import AssignForm, CheckForm, VersionForm
 from readiness.models import ReviewItem
+from readiness.queries import assignable_people
 from value import permissions as value_permissions
 from value import services as value_services
 from value.forms import BudgetRequestForm
@@ -337,7 +338,7 @@ def assign(request, slug: str, review_id: int, item_id: int, body: schemas.Assig
         raise PermissionDenied(readiness_services.MANAGERS_ONLY)
     data = body.dict()
     if data["assignee"]:
-        person = AssignForm().fields["assignee"].queryset.filter(username=data["assignee"])
+        person = assignable_people().filter(username=data["assignee"])
         data["assignee"] = person.values_list("pk", flat=True).first() or "unknown"
     form = AssignForm(data)
     if not form.is_valid():
