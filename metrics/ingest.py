@@ -251,6 +251,9 @@ def validate(
     """
     index = MetricIndex(feed)
     now = clock.now()
+    rows = None if from_text else _plain_rows(items, index, now)
+    if rows is not None:
+        return Batch(rows=rows)
     batch = Batch()
     unknown: dict[str, list[int]] = {}
     cohorts = set(Cohort.values)
@@ -324,6 +327,70 @@ def validate(
     return batch
 
 
+_COHORTS = frozenset(Cohort.values)
+
+
+def _plain_rows(items: list, index: MetricIndex, now: datetime) -> list | None:
+    """The rows of a batch whose every item is plainly right, or None at the first item that
+    is not; `validate` then checks the batch item by item and names every problem.
+
+    The same rules as `validate`, for the batch a working feed sends (about a fifth of the
+    time per item): an object of exactly the four fields, a known metric slug or id, a cohort,
+    an ISO timestamp with a timezone within the offsets and not in the future, and a finite
+    number within the bounds. Anything unusual, such as padding spaces, a string for a number
+    or an unknown metric, falls through to the full check rather than being decided here.
+    """
+    by_key = index.by_key
+    latest = now + FUTURE_TOLERANCE
+    parse = datetime.fromisoformat
+    rows = []
+    append = rows.append
+    for item in items:
+        if type(item) is not dict or len(item) != len(FIELDS):
+            return None
+        try:
+            metric, cohort, text, value = (
+                item["metric"], item["cohort"], item["observed_at"], item["value"]
+            )  # fmt: skip
+        except KeyError:
+            return None
+        kind = type(metric)
+        metric_id = (
+            by_key.get(metric if kind is str else str(metric)) if kind in (str, int) else None
+        )
+        if metric_id is None or type(cohort) is not str or cohort not in _COHORTS:
+            return None
+        if type(text) is not str or not text.isascii():
+            return None
+        try:
+            moment = parse(text)
+        except ValueError:
+            return None
+        if moment.tzinfo is not UTC:
+            offset = moment.utcoffset()
+            if offset is None or abs(offset) > MAX_UTC_OFFSET:
+                return None
+            try:
+                moment = moment.astimezone(UTC)
+            except OverflowError:
+                return None
+        if moment > latest:
+            return None
+        kind = type(value)
+        if kind is int:
+            try:
+                value = float(value)
+            except OverflowError:
+                return None
+        elif kind is not float:
+            return None
+        # False for NaN and the infinities too.
+        if not -MAX_ABS_VALUE <= value <= MAX_ABS_VALUE:
+            return None
+        append((metric_id, cohort, moment, value))
+    return rows
+
+
 def read_csv(text: str) -> tuple[list[dict], list[int], list[Problem]]:
     """(rows as dicts, their row numbers, problems with the file's header, size or syntax).
 
@@ -379,7 +446,8 @@ def store(
     # Sorted: every delivery inserts in one canonical order (metric, cohort, observed_at), so
     # two deliveries of the same rows in different orders wait for each other rather than
     # deadlock.
-    unique = sorted({(m, c, t): (m, c, t, v) for m, c, t, v in rows}.values(), key=_row_key)
+    # Plain tuple order is that order: the keys are unique, so no value is ever compared.
+    unique = sorted({(m, c, t): (m, c, t, v) for m, c, t, v in rows}.values())
     with transaction.atomic():
         # In share mode: deliveries run side by side, but a pause, retirement or stop (which
         # lock the initiative) is either committed before the status is read below, or waits
@@ -418,10 +486,6 @@ def store(
         fresh=fresh,
         metric_ids=frozenset(m for m, _, _, _ in unique),
     )
-
-
-def _row_key(row: tuple) -> tuple:
-    return row[0], row[1], row[2]
 
 
 def _at_least(column: str, moment: datetime):

@@ -741,6 +741,84 @@ def test_validation_accepts_a_batch_only_when_every_item_is_an_observation(
         assert flagged and flagged <= set(range(len(items)))
 
 
+def _checked_item_by_item(items, feed) -> ingest.Batch:
+    with mock.patch.object(ingest, "_plain_rows", return_value=None):
+        return ingest.validate(items, feed)
+
+
+@hypothesis_settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_the_quick_check_of_a_plain_batch_decides_as_the_item_by_item_check_does(
+    feed, metric, other_metric, data
+):
+    references = [metric.slug, metric.pk, str(metric.pk), f" {metric.slug}", other_metric.slug]
+    items = data.draw(observations(references), label="items")
+
+    assert ingest.validate(items, feed) == _checked_item_by_item(items, feed)
+
+
+EDGES = {
+    "utc-as-z": {"observed_at": "2026-01-02T10:00:00Z"},
+    "utc-as-offset": {"observed_at": "2026-01-02T10:00:00+00:00"},
+    "widest-offset": {"observed_at": "2026-01-02T10:00:00+15:59:59"},
+    "beyond-the-widest-offset": {"observed_at": "2026-01-02T10:00:00+16:00"},
+    "microseconds-and-offset": {"observed_at": "2026-01-02T10:00:00.123456-03:30"},
+    "padded-timestamp": {"observed_at": " 2026-01-02T10:00:00Z "},
+    "non-ascii-digit-timestamp": {"observed_at": "２026-01-02T10:00:00Z"},
+    "year-one-east-of-utc": {"observed_at": "0001-01-01T00:30:00+01:00"},
+    "a-minute-ahead": {"observed_at": "in-a-minute"},
+    "an-hour-ahead": {"observed_at": "in-an-hour"},
+    "integer-value": {"value": 7},
+    "huge-integer-value": {"value": 10**400},
+    "largest-value": {"value": ingest.MAX_ABS_VALUE},
+    "beyond-the-largest-value": {"value": -ingest.MAX_ABS_VALUE * 1.0000001},
+    "negative-zero": {"value": -0.0},
+    "boolean-value": {"value": False},
+    "metric-by-id": {"metric": "id"},
+    "metric-by-id-as-text": {"metric": "id-text"},
+    "padded-metric": {"metric": "padded"},
+    "metric-of-another-initiative": {"metric": "other"},
+    "cohort-in-capitals": {"cohort": "Baseline"},
+}
+
+
+@pytest.mark.parametrize("change", EDGES.values(), ids=EDGES.keys())
+def test_edge_items_are_decided_alike_by_the_quick_and_the_item_by_item_check(
+    feed, metric, other_metric, change
+):
+    now = timezone.now()
+    references = {
+        "id": metric.pk, "id-text": str(metric.pk), "padded": f" {metric.slug} ",
+        "other": other_metric.slug,
+    }  # fmt: skip
+    moments = {
+        "in-a-minute": (now + timedelta(minutes=1)).isoformat(),
+        "in-an-hour": (now + timedelta(hours=1)).isoformat(),
+    }
+    edge = {**item(metric, hours_ago=3), **change}
+    edge["metric"] = references.get(edge["metric"], edge["metric"])
+    edge["observed_at"] = moments.get(edge["observed_at"], edge["observed_at"])
+    items = [item(metric, hours_ago=1), edge]
+
+    assert ingest.validate(items, feed) == _checked_item_by_item(items, feed)
+
+
+def test_a_plain_batch_is_decided_by_the_quick_check(feed, metric):
+    items = [item(metric, hours_ago=h) for h in range(1, 6)]
+    items[1]["observed_at"] = "2026-01-02T10:00:00+01:00"
+    items[2]["metric"] = metric.pk
+    items[3]["value"] = 12
+
+    rows = ingest._plain_rows(items, ingest.MetricIndex(feed), timezone.now())
+
+    assert rows is not None
+    assert rows == _checked_item_by_item(items, feed).rows
+    assert rows[1][2] == datetime(2026, 1, 2, 9, 0, tzinfo=UTC)
+    assert rows[3][3] == 12.0 and type(rows[3][3]) is float
+
+
 def test_a_one_off_extract_delivers_through_the_api_like_a_live_feed(
     client, post, metric, initiative, manager
 ):
