@@ -252,11 +252,13 @@ def table_size(table: str) -> str:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        # A partitioned table holds nothing itself: its partitions are summed.
+        # A partitioned table holds nothing itself: its partitions are summed. A plain table
+        # has no partition tree, so it is added by name (UNION drops a root listed twice).
         cursor.execute(
             "SELECT pg_size_pretty(sum(pg_table_size(relid))), "
-            "pg_size_pretty(sum(pg_indexes_size(relid))) FROM pg_partition_tree(%s)",
-            [table],
+            "pg_size_pretty(sum(pg_indexes_size(relid))) FROM ("
+            "SELECT relid FROM pg_partition_tree(%s) UNION SELECT %s::regclass) AS tree",
+            [table, table],
         )
         data, indexes = cursor.fetchone()
     return f"{data} data + {indexes} indexes"

@@ -28,11 +28,16 @@ class CohortStats:
     def value(self, aggregation: str) -> float | None:
         if self.count == 0:
             return None
-        if aggregation == Aggregation.SUM:
+        if aggregation == _SUM:
             return self.total
-        if aggregation == Aggregation.LAST:
+        if aggregation == _LAST:
             return self.last
         return self.mean
+
+
+# Plain strings: compared once per cohort of every metric in a full recompute, where the
+# enum's attribute lookup costs more than the comparison.
+_SUM, _LAST = str(Aggregation.SUM.value), str(Aggregation.LAST.value)
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,7 @@ def recompute(*, metric_ids: Iterable[int] | None = None, now: datetime | None =
         return 0
     window_stats, failed = _gather(metrics, now, filtered=metric_ids is not None)
     stale = _stale_initiatives(None if metric_ids is None else {m.initiative_id for m in metrics})
+    needed = min_observations()
     snapshots = []
     for metric in metrics:
         if metric.pk in failed:
@@ -90,6 +91,7 @@ def recompute(*, metric_ids: Iterable[int] | None = None, now: datetime | None =
                 window_stats.get((metric.pk, Cohort.BASELINE), CohortStats()),
                 now=now,
                 stale=metric.initiative_id in stale,
+                min_count=needed,
             )
         except (ArithmeticError, ValueError) as exc:
             log.exception("metric %s could not be evaluated", metric.pk)
@@ -338,18 +340,20 @@ def evaluate(
     *,
     now: datetime,
     stale: bool,
+    min_count: int | None = None,
 ) -> SnapshotRow:
     """The snapshot (unwritten) that these cohort statistics amount to.
 
-    Raises ArithmeticError when an aggregate is not a finite number (the database summed past
-    the largest double), rather than judging the pilot on it.
+    `min_count` is the setting `min_observations()` reads, passed in by a caller that judges
+    many metrics at once. Raises ArithmeticError when an aggregate is not a finite number (the
+    database summed past the largest double), rather than judging the pilot on it.
     """
     for stats in (pilot, baseline):
         for figure in (stats.mean, stats.total, stats.stddev, stats.last):
             if figure is not None and not math.isfinite(figure):
                 raise ArithmeticError("an aggregate of the window is not a finite number")
     days = metric.comparison_window_days
-    needed = min_observations()
+    needed = min_observations() if min_count is None else min_count
     comparison = compare(
         pilot,
         baseline,
