@@ -65,12 +65,22 @@ class UnitValue:
     unmeasured: int = 0
 
 
+# What the section and the export show of an initiative: a portfolio's launched initiatives
+# are read whole on every computation of the section otherwise, text fields and all.
+ROW_FIELDS = ("title", "slug", "stage", "business_unit__name", "business_unit__slug")
+
+
 def value_rows(base: QuerySet) -> list[tuple]:
     """(initiative, value realised) of every launched initiative in scope, largest value
     first within each currency, those without a measurement last: three queries."""
-    launched = base.filter(stage__in=LAUNCHED).select_related("business_unit")
-    found = realised(launched.order_by())
-    rows = [(i, found[i.pk]) for i in launched.order_by("title")]
+    launched = list(
+        base.filter(stage__in=LAUNCHED)
+        .select_related("business_unit")
+        .only(*ROW_FIELDS)
+        .order_by("title")
+    )
+    found = realised(launched)
+    rows = [(i, found[i.pk]) for i in launched]
     return sorted(
         rows,
         key=lambda r: (not r[1].measured, r[1].currency, -(r[1].monthly or 0), r[0].title),

@@ -41,6 +41,7 @@ from django.utils import timezone
 
 from gates.models import GateDecision
 from gates.stages import LAUNCHED, PATH, Stage, StopReason, Transition
+from jobs import publish
 from metrics.display import compared
 from metrics.models import Metric, Verdict
 from pages import budget, versions
@@ -785,6 +786,14 @@ class Section:
         debounce = settings.GANTRY_RECOMPUTE_DEBOUNCE_SECONDS
         return (now - entry["as_of"]).total_seconds() <= debounce
 
+    def refresh_due(self, entry: dict, found: dict[str, int], now: datetime) -> bool:
+        """Whether a cached `entry`, still fit to show, trails its lagging sources and is far
+        enough into the debounce that a worker should compute it again (`REFRESH_AT`)."""
+        if all(entry["lags"][source] == found[source] for source in self.lags):
+            return False
+        debounce = settings.GANTRY_RECOMPUTE_DEBOUNCE_SECONDS
+        return (now - entry["as_of"]).total_seconds() > debounce * REFRESH_AT
+
     def run(self, base: QuerySet, now: datetime, found: dict[str, int]) -> dict:
         return {
             "as_of": now,
@@ -856,6 +865,55 @@ def figures(*, unit=None, sponsor=None) -> dict:
     return assemble({name: s.run(base, now, found) for name, s in SECTIONS.items()})
 
 
+# A section that trails new snapshots is handed to a worker (`pages.tasks`) once it is this
+# share of the debounce old, so that requests keep being answered from the cache while data
+# flows. A request computes it itself only when no refresh has come by the debounce's end
+# (worker busy, broker away), so the bound on staleness holds either way.
+REFRESH_AT = 0.5
+
+
+def _scope(unit, sponsor) -> str:
+    return f"{unit.pk if unit else ''}:{sponsor.pk if sponsor else ''}"
+
+
+def _ask_refresh(unit, sponsor) -> None:
+    """Ask a worker to compute this scope's lagging sections: at most once per half debounce
+    per scope, whatever the number of requests; never in eager mode, where the task would
+    run in this very request."""
+    from pages import tasks  # the task module imports this one
+
+    if tasks.refresh_dashboard.app.conf.task_always_eager:
+        return
+    hold = settings.GANTRY_RECOMPUTE_DEBOUNCE_SECONDS * REFRESH_AT
+    try:
+        if not cache.add(f"gantry:dashboard:refreshing:{_scope(unit, sponsor)}", 1, hold):
+            return
+    except Exception:
+        _cache_failed("write")
+        return
+    publish.send(
+        tasks.refresh_dashboard,
+        args=[unit.pk if unit else None, sponsor.pk if sponsor else None],
+    )
+
+
+def refresh_lagging(*, unit=None, sponsor=None) -> list[str]:
+    """Compute this scope's sections that trail the snapshots and cache them, as a request
+    would; returns their names. The versions are read before the data, so an entry never
+    claims newer data than it shows."""
+    now = timezone.now()
+    found = versions.current()
+    scope = _scope(unit, sponsor)
+    base = scoped(unit=unit, sponsor=sponsor)
+    lagging = {name: section for name, section in SECTIONS.items() if section.lags}
+    computed = {
+        section.key(name, scope, found): section.run(base, now, found)
+        for name, section in lagging.items()
+    }
+    cache.set_many(computed, CACHE_SECONDS)
+    return list(lagging)
+
+
 # After a cache error, this process does without the cache for a while rather than pay
 # the cache's timeout on every request while Redis is away or hung.
 CACHE_SECONDS = 300  # time passing (ages, the last seven days) is seen within this
@@ -881,7 +939,7 @@ def cached_figures(*, unit=None, sponsor=None) -> dict:
         return figures(unit=unit, sponsor=sponsor)
     now = timezone.now()
     found = versions.current()
-    scope = f"{unit.pk if unit else ''}:{sponsor.pk if sponsor else ''}"
+    scope = _scope(unit, sponsor)
     keys = {name: section.key(name, scope, found) for name, section in SECTIONS.items()}
     try:
         cached = cache.get_many(list(keys.values()))
@@ -889,15 +947,19 @@ def cached_figures(*, unit=None, sponsor=None) -> dict:
         _cache_failed("read")
         return figures(unit=unit, sponsor=sponsor)
     base = scoped(unit=unit, sponsor=sponsor)
-    parts, computed = {}, {}
+    parts, computed, due = {}, {}, False
     for name, section in SECTIONS.items():
         entry = cached.get(keys[name])
         if entry is None or not section.fresh(entry, found, now):
             entry = computed[keys[name]] = section.run(base, now, found)
+        else:
+            due = due or section.refresh_due(entry, found, now)
         parts[name] = entry
     if computed:
         try:
             cache.set_many(computed, CACHE_SECONDS)
         except Exception:
             _cache_failed("write")
+    if due:
+        _ask_refresh(unit, sponsor)
     return assemble(parts)

@@ -10,11 +10,12 @@ net value is given only when the running cost is in the value's currency.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 
 from gates.stages import LAUNCHED
 from metrics.models import Metric, Verdict
@@ -160,25 +161,28 @@ def value_of(initiative, metric: Metric | None, cost: RunningCost | None) -> Rea
     )
 
 
+def _primary() -> Prefetch:
+    return Prefetch(
+        "metrics",
+        queryset=Metric.objects.filter(is_primary=True).select_related("latest_snapshot"),
+        to_attr="primary_metrics",
+    )
+
+
 def with_primary(initiatives: QuerySet) -> QuerySet:
     """`initiatives` with their primary metric and its latest snapshot read in one more
     query; `primary_of` gives it."""
-    return initiatives.prefetch_related(
-        Prefetch(
-            "metrics",
-            queryset=Metric.objects.filter(is_primary=True).select_related("latest_snapshot"),
-            to_attr="primary_metrics",
-        )
-    )
+    return initiatives.prefetch_related(_primary())
 
 
 def primary_of(initiative) -> Metric | None:
     return next(iter(initiative.primary_metrics), None)
 
 
-def realised(initiatives: QuerySet) -> dict[int, Realised]:
-    """{initiative id: value realised} for `initiatives`: three queries whatever their
-    number."""
-    rows = list(with_primary(initiatives))
+def realised(initiatives: Iterable) -> dict[int, Realised]:
+    """{initiative id: value realised} for `initiatives` (a queryset, or initiatives already
+    loaded): three queries whatever their number, two for loaded ones."""
+    rows = list(initiatives)
+    prefetch_related_objects(rows, _primary())
     costs = running_costs([i.pk for i in rows])
     return {i.pk: value_of(i, primary_of(i), costs.get(i.pk)) for i in rows}

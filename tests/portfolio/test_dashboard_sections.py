@@ -162,6 +162,114 @@ def test_the_status_lags_a_new_snapshot_by_at_most_the_recompute_debounce(
     assert verdict_count(after, Verdict.BELOW) == 1
 
 
+@pytest.fixture
+def asked(monkeypatch):
+    """Celery not eager, and the refreshes the dashboard asks a worker for, recorded instead
+    of sent: [(unit id, sponsor id)]."""
+    from django.core.cache import cache
+
+    from gantry.celery import app
+
+    changes = app.conf.changes
+    had, before = "task_always_eager" in changes, changes.get("task_always_eager")
+    app.conf.task_always_eager = False
+    cache.clear()
+    sent = []
+    monkeypatch.setattr(
+        "pages.dashboard.publish.send", lambda task, *, args=(), countdown=0: sent.append(args)
+    )
+    yield sent
+    cache.clear()
+    if had:
+        changes["task_always_eager"] = before
+    else:
+        changes.pop("task_always_eager", None)
+
+
+def test_a_worker_refreshes_a_lagging_status_so_requests_need_not(
+    client, executive, manager, settings, monkeypatch, asked, computed
+):
+    from pages import tasks
+
+    settings.GANTRY_RECOMPUTE_DEBOUNCE_SECONDS = 10
+    launched = in_stage(Stage.NARROW_LAUNCH, user=manager, title="Launched")
+    with_primary(launched, verdict=Verdict.MEETING, pilot=90)
+    first = dashboard(client, executive)
+    start = first.context["as_of"]
+    metric = launched.metrics.get(is_primary=True)
+    MetricSnapshotFactory(metric=metric, verdict=Verdict.BELOW, pilot_value=70, latest=True)
+    computed.clear()
+
+    # Before half the debounce nobody is asked; past it the cached status is still served,
+    # and a worker is asked, once however many requests come.
+    monkeypatch.setattr(timezone, "now", lambda: start + timedelta(seconds=4))
+    dashboard(client, executive)
+    assert asked == []
+    monkeypatch.setattr(timezone, "now", lambda: start + timedelta(seconds=6))
+    served = dashboard(client, executive)
+    dashboard(client, executive)
+    assert verdict_count(served, Verdict.MEETING) == 1
+    assert computed == {}
+    assert asked == [[None, None]]
+
+    # The worker computes the lagging sections; the next request shows the new verdict
+    # without computing anything itself.
+    assert set(tasks.refresh_dashboard(*asked[0])) == {"status", "value"}
+    computed.clear()
+    after = dashboard(client, executive)
+    assert verdict_count(after, Verdict.BELOW) == 1
+    assert status_rows(after) == [("Launched", Verdict.BELOW, "70.0 %")]
+    assert computed == {}
+
+
+def test_without_a_worker_the_request_computes_the_status_at_the_debounce(
+    client, executive, manager, settings, monkeypatch, asked, computed
+):
+    settings.GANTRY_RECOMPUTE_DEBOUNCE_SECONDS = 10
+    launched = in_stage(Stage.NARROW_LAUNCH, user=manager, title="Launched")
+    with_primary(launched, verdict=Verdict.MEETING, pilot=90)
+    start = dashboard(client, executive).context["as_of"]
+    metric = launched.metrics.get(is_primary=True)
+    MetricSnapshotFactory(metric=metric, verdict=Verdict.BELOW, pilot_value=70, latest=True)
+    monkeypatch.setattr(timezone, "now", lambda: start + timedelta(seconds=6))
+    dashboard(client, executive)
+    assert len(asked) == 1
+    computed.clear()
+
+    # The refresh never came (the worker is down, or the message lost).
+    monkeypatch.setattr(timezone, "now", lambda: start + timedelta(seconds=11))
+    after = dashboard(client, executive)
+
+    assert verdict_count(after, Verdict.BELOW) == 1
+    assert computed["status"] == 1
+
+
+def test_each_scope_asks_for_its_own_refresh(
+    client, executive, manager, settings, monkeypatch, asked
+):
+    settings.GANTRY_RECOMPUTE_DEBOUNCE_SECONDS = 10
+    unit = BusinessUnitFactory(name="Claims", slug="claims")
+    launched = in_stage(Stage.NARROW_LAUNCH, user=manager, title="Launched", business_unit=unit)
+    with_primary(launched, verdict=Verdict.MEETING, pilot=90)
+    start = dashboard(client, executive).context["as_of"]
+    dashboard(client, executive, "unit=claims")
+    metric = launched.metrics.get(is_primary=True)
+    MetricSnapshotFactory(metric=metric, verdict=Verdict.BELOW, pilot_value=70, latest=True)
+    monkeypatch.setattr(timezone, "now", lambda: start + timedelta(seconds=6))
+
+    dashboard(client, executive)
+    dashboard(client, executive, "unit=claims")
+
+    assert asked == [[None, None], [unit.pk, None]]
+
+
+def test_a_refresh_for_a_scope_that_went_away_does_nothing(manager):
+    from pages import tasks
+
+    assert tasks.refresh_dashboard(987654, None) == []
+    assert tasks.refresh_dashboard(None, 987654) == []
+
+
 def test_a_snapshot_changes_nothing_else_than_the_status(client, executive, manager, settings):
     """Data flowing (a new snapshot every few seconds) leaves the other sections cached:
     their figures keep the moment they were computed."""
