@@ -1,14 +1,22 @@
 """Page selectors assemble a page's data without HTTP, in a fixed number of queries."""
 
+import pytest
 from django.db import connection
 from django.http import QueryDict
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from gates.forms import DecisionForm
 from gates.stages import Transition as T
 from pages import selectors
 from pages.queries import initiative_detail
-from tests.factories import BusinessUnitFactory, InitiativeFactory, UserFactory
+from portfolio.models import FlagKind
+from tests.factories import (
+    BusinessUnitFactory,
+    InitiativeFactory,
+    PurgatoryFlagFactory,
+    UserFactory,
+)
 
 
 def page_for(initiative, user, **kwargs):
@@ -160,6 +168,26 @@ def test_the_list_pages_out_of_range_to_the_last_page(db, viewer, monkeypatch):
     page = selectors.list_page(user=viewer, params=QueryDict("page=9"))
     assert page.page.number == 2 and [i.title for i in page.page] == ["Gamma"]
     assert page.query == ""
+
+
+@pytest.mark.parametrize("sort", ["flags", "-flags", "verdict", "unit"])
+def test_the_list_counts_each_initiative_once_whatever_the_sort_joins(
+    db, viewer, monkeypatch, sort
+):
+    monkeypatch.setattr(selectors, "LIST_PAGE_SIZE", 2)
+    flagged, other, _quiet = (InitiativeFactory(title=t) for t in ("Alpha", "Beta", "Gamma"))
+    for kind in (FlagKind.STUCK, FlagKind.NO_BUSINESS_OWNER):
+        PurgatoryFlagFactory(initiative=flagged, kind=kind)
+    PurgatoryFlagFactory(initiative=other, cleared_at=timezone.now())
+
+    first = selectors.list_page(user=viewer, params=QueryDict(f"sort={sort}"))
+    second = selectors.list_page(user=viewer, params=QueryDict(f"sort={sort}&page=2"))
+
+    assert first.page.paginator.count == 3 and first.page.paginator.num_pages == 2
+    shown = [i.title for i in first.page] + [i.title for i in second.page]
+    assert sorted(shown) == ["Alpha", "Beta", "Gamma"]
+    if sort == "-flags":
+        assert shown[0] == "Alpha"
 
 
 def test_the_list_and_its_export_drop_a_bad_filter_and_keep_the_others(db):
