@@ -3,15 +3,11 @@
 Safe to lose or to run twice: a request computes a section itself once it is a debounce old.
 """
 
-import logging
-
 from celery import shared_task
 from django.contrib.auth import get_user_model
 
 from pages import dashboard
 from portfolio.models import BusinessUnit
-
-log = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=False, ignore_result=True)
