@@ -158,3 +158,12 @@ def computed(monkeypatch) -> Counter:
 
         monkeypatch.setattr(section, "compute", counted)
     return counts
+
+
+@pytest.fixture
+def worker(settings, tmp_path):
+    """A `celery worker` process on its own queue, pointed at the test database; yields its
+    log file (tests.celery_worker)."""
+    from tests.celery_worker import worker as start
+
+    yield from start(settings, tmp_path)

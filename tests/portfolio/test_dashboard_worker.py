@@ -15,7 +15,6 @@ from jobs import publish
 from metrics.models import Verdict
 from tests.conftest import skip_or_fail
 from tests.factories import MetricSnapshotFactory
-from tests.metrics.test_celery_worker import worker  # noqa: F401 - the fixture
 from tests.portfolio.test_dashboard import dashboard, in_stage, with_primary
 from tests.portfolio.test_dashboard_sections import verdict_count
 
@@ -46,7 +45,7 @@ def refreshed(log: str) -> bool:
 
 def test_a_worker_refreshes_the_lagging_status_while_requests_are_served_from_the_cache(
     shared_cache,
-    worker,  # noqa: F811 - the imported fixture
+    worker,
     client,
     executive,
     manager,
