@@ -40,10 +40,27 @@ def people_matching(people: QuerySet, text: str) -> QuerySet:
     )
 
 
+class QuickInput(forms.TextInput):
+    """Django's text input, markup for markup, written in Python (see `QuickSelect`)."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        widget = self.get_context(name, value, attrs)["widget"]
+        value = "" if widget["value"] is None else format_html(' value="{}"', widget["value"])
+        return format_html(
+            '<input type="{}" name="{}"{}{}>',
+            widget["type"],
+            widget["name"],
+            value,
+            _attrs(widget["attrs"]),
+        )
+
+
 class PersonFilter(forms.CharField):
     """A person to filter by, typed rather than picked from a list of everyone: an id (from
     a link), "Name (username)" (from the suggestions), a username or a full name. The
     suggestions come from `people-suggest`, so the page never renders all the people."""
+
+    widget = QuickInput
 
     def __init__(self, people: Callable[[], QuerySet], *, kind: str, **kwargs):
         self.people, self.kind = people, kind

@@ -36,7 +36,7 @@ from gates.models import GateDecision
 from gates.stages import LAUNCHED, Stage, StopReason
 from gates.stages import Transition as T
 from metrics.models import Metric, Verdict
-from pages.forms import PersonFilter, QuickSelect, ScopeFilter, unit_field
+from pages.forms import PersonFilter, QuickInput, QuickSelect, ScopeFilter, unit_field
 from portfolio.models import FlagKind, Initiative, PurgatoryFlag, stage_order
 from portfolio.queries import PEOPLE, owners_named, sponsors_named
 from readiness.queries import running_cost_currency
@@ -175,7 +175,7 @@ REVERSED = {"days"}
 class ListFilter(ScopeFilter):
     """The list's filters, all optional; invalid values are ignored rather than erroring."""
 
-    q = forms.CharField(required=False, max_length=100, label="Search")
+    q = forms.CharField(required=False, max_length=100, label="Search", widget=QuickInput)
     stage = forms.ChoiceField(
         widget=QuickSelect,
         required=False,
@@ -217,13 +217,13 @@ class ListFilter(ScopeFilter):
         regex=QUARTER,
         required=False,
         label="Left framing in",
-        widget=forms.TextInput(attrs={"placeholder": "2026Q3", "size": 7}),
+        widget=QuickInput(attrs={"placeholder": "2026Q3", "size": 7}),
     )
     launched_in = forms.RegexField(
         regex=QUARTER,
         required=False,
         label="Launched in",
-        widget=forms.TextInput(attrs={"placeholder": "2026Q3", "size": 7}),
+        widget=QuickInput(attrs={"placeholder": "2026Q3", "size": 7}),
     )
     changed = forms.ChoiceField(
         widget=QuickSelect,
@@ -235,7 +235,7 @@ class ListFilter(ScopeFilter):
         regex=COST,
         required=False,
         label="Running cost in",
-        widget=forms.TextInput(attrs={"placeholder": "EUR, none", "size": 9}),
+        widget=QuickInput(attrs={"placeholder": "EUR, none", "size": 9}),
     )
     sort = forms.CharField(required=False, max_length=20)
 
@@ -374,6 +374,7 @@ class Row:
     pk: int
     title: str
     slug: str
+    url: str
     stage: str
     stage_label: str
     unit: str
@@ -385,9 +386,10 @@ class Row:
     active_flags: list[PurgatoryFlag] = field(default_factory=list)
 
     def get_absolute_url(self) -> str:
-        return reverse("initiative-detail", args=[self.slug])
+        return self.url
 
 
+SLUG = "slug-of-the-row"
 ROW_FIELDS = ("pk", "title", "slug", "stage", "stage_entered_at", "business_unit__name")
 ROW_PEOPLE = ("business_owner", "delivery_lead")
 
@@ -408,6 +410,8 @@ def rows(ids: list[int]) -> list[Row]:
     ):
         flags.setdefault(flag.initiative_id, []).append(flag)
     now, stages, verdicts = timezone.now(), dict(Stage.choices), dict(Verdict.choices)
+    # One reverse() for the page, not one per row: a slug needs no quoting in a URL.
+    url = reverse("initiative-detail", args=[SLUG])
     by_id = {}
     for pk, title, slug, stage, entered, unit, *people, verdict in found:
         owner, lead = (_name(*people[n : n + 3]) for n in (0, 3))
@@ -415,6 +419,7 @@ def rows(ids: list[int]) -> list[Row]:
             pk=pk,
             title=title,
             slug=slug,
+            url=url.replace(SLUG, slug, 1),
             stage=stage,
             stage_label=stages.get(stage, stage),
             unit=unit,

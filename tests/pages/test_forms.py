@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.http import QueryDict
 
 from gates.forms import add_errors
-from pages.forms import DashboardFilter, QuickSelect
+from pages.forms import DashboardFilter, QuickInput, QuickSelect
 from pages.listing import ListFilter
 from tests.factories import BusinessUnitFactory, InitiativeFactory, UserFactory
 
@@ -84,4 +84,22 @@ def test_the_list_filters_render_their_selects_without_templates(db):
     assert all(
         isinstance(form.fields[name].widget, QuickSelect)
         for name in ("stage", "unit", "flag", "verdict", "progress", "stop_reason", "changed")
+    )
+
+
+@pytest.mark.parametrize("value", ["", "text", '"<quoted> & more', 3, None])
+@pytest.mark.parametrize("attrs", [None, {"id": "id_x", "placeholder": "2026Q3", "size": 7}])
+def test_the_quick_input_writes_what_djangos_text_input_writes(value, attrs):
+    expected = forms.TextInput(attrs={"data-x": "a&b"}).render("x", value, attrs)
+    assert QuickInput(attrs={"data-x": "a&b"}).render("x", value, attrs) == expected
+
+
+def test_the_list_filters_render_their_text_inputs_without_templates(db):
+    form = ListFilter(QueryDict("q=a%22b&cohort=2026Q3"))
+    assert str(form["q"]) == (
+        '<input type="text" name="q" value="a&quot;b" maxlength="100" id="id_q">'
+    )
+    assert all(
+        isinstance(form.fields[name].widget, QuickInput)
+        for name in ("q", "owner", "sponsor", "cohort", "launched_in", "running_cost")
     )
