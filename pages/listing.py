@@ -28,7 +28,7 @@ from django.db.models import (
     QuerySet,
     Subquery,
 )
-from django.db.models.functions import Coalesce, Lower
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
@@ -157,14 +157,16 @@ def recent_since(now: datetime) -> datetime:
 STAGE_ORDER = stage_order()
 # Sort keys a URL may name; "-" in front reverses the first field. Ties fall back to the title,
 # then the id, so that pages never overlap.
+# Names and titles sort as a person reads them ("api gateway" between "Alpha" and "Beta", not
+# after "Z"), on the case-folded keys the database keeps (`Initiative.title_key` and others).
 SORTS = {
-    "title": ("title",),
-    "stage": ("stage_order", "title"),
-    "unit": ("business_unit__name", "title"),
-    "owner": ("business_owner__last_name", "business_owner__first_name", "title"),
-    "days": ("stage_entered_at", "title"),
-    "verdict": ("primary_verdict", "title"),
-    "flags": ("flag_count", "title"),
+    "title": ("title_key",),
+    "stage": ("stage_order", "title_key"),
+    "unit": ("business_unit__name_key", "title_key"),
+    "owner": ("business_owner__last_name_key", "business_owner__first_name_key", "title_key"),
+    "days": ("stage_entered_at", "title_key"),
+    "verdict": ("primary_verdict", "title_key"),
+    "flags": ("flag_count", "title_key"),
 }
 
 
@@ -446,30 +448,17 @@ def sort_keys(sort: str | None) -> list:
     name = (sort or "title").lstrip("-")
     descending = ((sort or "").startswith("-") and name in SORTS) != (name in REVERSED)
     first, *rest = SORTS.get(name, SORTS["title"])
-    key = _expr(first).desc(**_nulls(first)) if descending else _expr(first).asc(**_nulls(first))
-    return [key, *(_expr(f).asc(**_nulls(f)) for f in rest), "pk"]
+    key = F(first).desc(**_nulls(first)) if descending else F(first).asc(**_nulls(first))
+    return [key, *(F(f).asc(**_nulls(f)) for f in rest), "pk"]
 
 
 # Sort keys that may be missing. The others are never NULL, and are sorted without a NULLS
 # clause: a descending sort then reads an ascending index backwards.
-NULLABLE = {"business_owner__last_name", "business_owner__first_name", "primary_verdict"}
+NULLABLE = {"business_owner__last_name_key", "business_owner__first_name_key", "primary_verdict"}
 
 
 def _nulls(key: str) -> dict:
     return {"nulls_last": True} if key in NULLABLE else {}
-
-
-# Names sort as a person reads them: "api gateway" between "Alpha" and "Beta", not after "Z".
-TEXT_SORTS = {
-    "title",
-    "business_unit__name",
-    "business_owner__last_name",
-    "business_owner__first_name",
-}
-
-
-def _expr(key: str):
-    return Lower(key) if key in TEXT_SORTS else F(key)
 
 
 def with_flags(qs: QuerySet) -> QuerySet:

@@ -17,11 +17,24 @@ from gates.stages import Transition as T
 from portfolio import permissions
 
 
+def case_folded(field: str, max_length: int) -> models.GeneratedField:
+    """`field` in lower case, kept by the database on every write: what the list sorts by, so
+    that a sort reads a column instead of running lower() on every initiative's row."""
+    return models.GeneratedField(
+        expression=Lower(field),
+        output_field=models.CharField(max_length=max_length),
+        db_persist=True,
+    )
+
+
 class User(AbstractUser):
     """Gantry's user. Roles are Django groups (see portfolio.roles)."""
 
     # Where times are shown to this person; blank: the organisation's (settings.TIME_ZONE).
     time_zone = models.CharField(max_length=64, blank=True)
+    # The list's sort by owner.
+    last_name_key = case_folded("last_name", 150)
+    first_name_key = case_folded("first_name", 150)
 
     def __str__(self) -> str:
         return self.get_full_name() or self.username
@@ -30,6 +43,8 @@ class User(AbstractUser):
 class BusinessUnit(models.Model):
     name = models.CharField(max_length=120, unique=True)
     slug = models.SlugField(max_length=120, unique=True)
+    # The list's sort by unit.
+    name_key = case_folded("name", 120)
 
     class Meta:
         ordering = ["name"]
@@ -55,6 +70,8 @@ class Initiative(ConcurrentTransitionMixin, models.Model):
     """
 
     title = models.CharField(max_length=200)
+    # Every sort of the list ends on the title as a person reads it.
+    title_key = case_folded("title", 200)
     slug = models.SlugField(max_length=220, unique=True)
     summary = models.TextField(blank=True)
     business_unit = models.ForeignKey(
@@ -134,8 +151,8 @@ class Initiative(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["business_unit", "stage"], name="initiative_unit_stage"),
             # The list's sorts by title, stage and days in stage read a page of ids from these
             # in order instead of sorting every initiative (descending: read backwards).
-            models.Index(Lower("title"), "id", name="initiative_title_sort"),
-            models.Index(stage_order(), Lower("title"), "id", name="initiative_stage_sort"),
+            models.Index(fields=["title_key", "id"], name="initiative_title_key_sort"),
+            models.Index(stage_order(), "title_key", "id", name="initiative_stage_key_sort"),
             models.Index(fields=["stage_entered_at"], name="initiative_entered_sort"),
         ]
 

@@ -2,7 +2,6 @@
 
 from django.contrib.auth import get_user_model
 from django.db.models import Prefetch, Q, QuerySet
-from django.db.models.functions import Lower
 
 from gates.models import AuditEntry
 from portfolio.models import Initiative, ProposalStatus, PurgatoryFlag, ReframeProposal
@@ -25,7 +24,7 @@ def mine(user) -> list[Initiative]:
         )
         .select_related("business_unit")
         .prefetch_related(Prefetch("flags", queryset=active, to_attr="active_flags"))
-        .order_by(Lower("title"), "pk")
+        .order_by("title_key", "pk")
     )
 
 

@@ -349,6 +349,37 @@ def test_every_column_sorts_both_ways(signed_in, sortable, key, ascending, desce
     assert down.context["sort"] == f"-{key}"
 
 
+def test_titles_units_and_names_sort_as_read_whatever_their_case(signed_in):
+    """"api gateway" between "Alpha" and "Beta", not after "Zulu"; likewise units and names."""
+    for title, unit, last in [
+        ("Zulu", "Zoo", "zed"),
+        ("Beta", "claims", "Brown"),
+        ("api gateway", "Actuarial", "adams"),
+        ("Alpha", "Bees", "ZZ Top"),
+    ]:
+        InitiativeFactory(
+            title=title,
+            business_unit=BusinessUnitFactory(name=unit),
+            business_owner=UserFactory(first_name="", last_name=last),
+        )
+    assert titles(listing(signed_in)) == ["Alpha", "api gateway", "Beta", "Zulu"]
+    assert titles(listing(signed_in, "sort=unit")) == ["api gateway", "Alpha", "Beta", "Zulu"]
+    assert titles(listing(signed_in, "sort=owner")) == ["api gateway", "Beta", "Zulu", "Alpha"]
+
+
+def test_the_sort_keys_follow_a_rename_however_it_is_written(signed_in, sortable):
+    """The case-folded keys are kept by the database: a rename through a queryset update,
+    which no model signal hears, re-sorts the list as much as a save does."""
+    User.objects.filter(last_name="Zed").update(last_name="aardvark")
+    assert titles(listing(signed_in, "sort=owner"))[:3] == ["Alpha", "Delta", "Charlie"]
+    Initiative.objects.filter(title="Echo").update(title="a first")
+    assert titles(listing(signed_in))[0] == "a first"
+    delta = Initiative.objects.get(title="Delta")
+    delta.title = "0 Delta"
+    delta.save()
+    assert titles(listing(signed_in))[0] == "0 Delta"
+
+
 def test_the_default_and_an_unknown_sort_are_by_title(signed_in, sortable):
     assert titles(listing(signed_in)) == list(NAMES.values())
     assert titles(listing(signed_in, "sort=-bogus")) == list(NAMES.values())
