@@ -35,7 +35,7 @@ def annotated(qs: QuerySet, sort: str) -> tuple[QuerySet, list[tuple[str, bool, 
     terms, aliases = [], {}
     for n, (key, descending) in enumerate(keys(sort)):
         alias = f"k{n}"
-        aliases[alias] = listing._expr(key) if key != "pk" else listing.F("pk")
+        aliases[alias] = listing.F(key)
         terms.append((alias, descending, key in listing.NULLABLE))
     qs = qs.annotate(**aliases)
     order = [
