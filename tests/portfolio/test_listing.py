@@ -350,7 +350,7 @@ def test_every_column_sorts_both_ways(signed_in, sortable, key, ascending, desce
 
 
 def test_titles_units_and_names_sort_as_read_whatever_their_case(signed_in):
-    """"api gateway" between "Alpha" and "Beta", not after "Zulu"; likewise units and names."""
+    """ "api gateway" between "Alpha" and "Beta", not after "Zulu"; likewise units and names."""
     for title, unit, last in [
         ("Zulu", "Zoo", "zed"),
         ("Beta", "claims", "Brown"),
