@@ -102,8 +102,17 @@ def recompute(*, metric_ids: Iterable[int] | None = None, now: datetime | None =
         target = Metric.objects.all()
         if metric_ids is not None:
             target = target.filter(pk__in=[m.pk for m in metrics])
-        _point_at_newest(target, snapshots, ids, now=now)
-        events.emit(*verdict_changes(target))
+        held = _point_at_newest(target, snapshots, ids, now=now)
+        # Only a metric whose new verdict is decisive and differs from the one it held can
+        # have changed its decisive verdict: the others are not looked up (a full recompute
+        # of an unchanged portfolio looked up every primary metric's history).
+        moved = [
+            s.metric_id
+            for s in snapshots
+            if s.verdict in DECISIVE and held.get(s.metric_id) != s.verdict
+        ]
+        if moved:
+            events.emit(*verdict_changes(Metric.objects.filter(pk__in=moved)))
     return len(snapshots)
 
 
@@ -153,8 +162,9 @@ def verdict_changes(target) -> list[events.Event]:
 
 def _point_at_newest(
     target, snapshots: list[SnapshotRow], ids: list[int | None], *, now: datetime
-) -> None:
-    """Point each metric at its newest snapshot, by the moment it was computed for.
+) -> dict[int, str | None]:
+    """Point each metric at its newest snapshot, by the moment it was computed for; returns
+    {metric id: the verdict it held before}, read under the lock.
 
     The metric rows are locked first (in one order, so two recomputes wait rather than
     deadlock) and the newest snapshot is read only then: a statement's view of the data is
@@ -165,7 +175,7 @@ def _point_at_newest(
     new snapshot unless the one it points at is newer: one UPDATE joined by primary keys
     instead of a search of every metric's history.
     """
-    list(target.order_by("pk").select_for_update().values_list("pk", flat=True))
+    held = dict(target.order_by("pk").select_for_update().values_list("pk", "latest_verdict"))
     if connection.vendor == "postgresql" and all(ids):
         table, history = Metric._meta.db_table, MetricSnapshot._meta.db_table
         with connection.cursor() as cursor:
@@ -187,12 +197,13 @@ def _point_at_newest(
                     "now": now,
                 },
             )
-        return
+        return held
     newest = MetricSnapshot.objects.filter(metric=OuterRef("pk")).order_by("-computed_at", "-id")
     target.update(
         latest_snapshot=Subquery(newest.values("id")[:1]),
         latest_verdict=Subquery(newest.values("verdict")[:1]),
     )
+    return held
 
 
 # Below this many snapshots, INSERT is as quick as setting up a COPY.

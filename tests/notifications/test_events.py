@@ -334,6 +334,36 @@ def test_recompute_announces_a_change(primary):
     assert set(heard(Kind.VERDICT)) == {"r-bo", "v-sponsor"}
 
 
+@pytest.mark.parametrize("full", [True, False], ids=["full recompute", "one metric"])
+@pytest.mark.parametrize(
+    ("before", "said"),
+    [
+        ([Verdict.BELOW, Verdict.STALE], ("below", "meeting")),  # across a stale spell
+        ([Verdict.BELOW], ("below", "meeting")),
+        ([Verdict.MEETING, Verdict.STALE], None),  # meeting again after the spell
+        ([Verdict.MEETING], None),
+        ([Verdict.INSUFFICIENT_DATA], None),  # the first decisive verdict
+    ],
+)
+def test_recompute_announces_only_a_change_of_decisive_verdict(primary, before, said, full):
+    _history(primary, *before)
+    feed = DataFeedFactory(initiative=primary.initiative, last_fresh_at=timezone.now())
+    for n in range(10):
+        # Well over the 85 it must reach, and over the baseline.
+        ObservationFactory(metric=primary, feed=feed, cohort=Cohort.PILOT, value=95.0 + n % 3)
+        ObservationFactory(metric=primary, feed=feed, cohort=Cohort.BASELINE, value=78.0 + n % 3)
+
+    status.recompute(metric_ids=None if full else [primary.pk])
+
+    assert Metric.objects.get(pk=primary.pk).latest_verdict == Verdict.MEETING
+    told = heard(Kind.VERDICT)
+    if said is None:
+        assert told == {}
+    else:
+        assert set(told) == {"r-bo", "v-sponsor"}
+        assert f"{said[1]} threshold (was {said[0]} threshold)" in told["r-bo"].title
+
+
 # Rows, preferences and failures ---------------------------------------------------------------
 def test_email_follows_the_persons_choice_and_address(review, cast):
     Preference.objects.create(user=cast.other_owner, kind=Kind.ITEM_ASSIGNED, email=False)
