@@ -156,9 +156,9 @@ def recent_since(now: datetime) -> datetime:
 
 STAGE_ORDER = stage_order()
 # Sort keys a URL may name; "-" in front reverses the first field. Ties fall back to the title,
-# then the id, so that pages never overlap.
-# Names and titles sort as a person reads them ("api gateway" between "Alpha" and "Beta", not
-# after "Z"), on the case-folded keys the database keeps (`Initiative.title_key` and others).
+# then the id, so that pages never overlap. Names and titles sort as a person reads them ("api
+# gateway" between "Alpha" and "Beta", not after "Z"), on the case-folded keys the database
+# keeps (`Initiative.title_key` and the like).
 SORTS = {
     "title": ("title_key",),
     "stage": ("stage_order", "title_key"),
