@@ -7,7 +7,8 @@ aggregate over the raw rows would: counts and sums add up, and the spread by Cha
 
     M2 = Σ m2ᵢ + Σ nᵢ · (meanᵢ - mean)²,
 
-which stays accurate where a plain sum of squares would cancel. One query covers every
+which stays accurate where a plain sum of squares would cancel (on PostgreSQL, merged pair
+by pair by the database's own `float8_combine`, see migration 0016). One query covers every
 metric asked for, whatever their windows (plus one for metrics judged on their last value).
 """
 
@@ -115,25 +116,14 @@ def window_stats(metrics: list[Metric], now: datetime, *, filtered: bool) -> dic
     )
     raw_sql, raw_params = raw.query.sql_with_params()
     days_sql, days_params = days.query.sql_with_params()
-    # Each group's mean first, then each part's deviation from it: two hash aggregates and
-    # a hash join, where a window function would sort every part.
-    deviation = "(p.s / p.n - g.s / g.n)"
-    sql = f"""
-        WITH parts AS (
-            SELECT metric_id, cohort, n, s, m2 FROM ({days_sql}) AS whole_days
-            UNION ALL
-            SELECT metric_id, cohort, n, s, m2 FROM ({raw_sql}) AS partial_days
-        ),
-        groups AS (
-            SELECT metric_id, cohort, CAST(SUM(n) AS BIGINT) AS n,
-                SUM(s) AS s, SUM(CASE WHEN s IS NULL THEN 1 ELSE 0 END) AS unsummed
-            FROM parts GROUP BY metric_id, cohort
-        )
-        SELECT g.metric_id, g.cohort, g.n, g.s, SUM(p.m2 + p.n * {deviation} * {deviation}),
-            g.unsummed
-        FROM parts p JOIN groups g ON g.metric_id = p.metric_id AND g.cohort = p.cohort
-        GROUP BY g.metric_id, g.cohort, g.n, g.s, g.unsummed
+    parts = f"""
+        SELECT metric_id, cohort, n, s, m2 FROM ({days_sql}) AS whole_days
+        UNION ALL
+        SELECT metric_id, cohort, n, s, m2 FROM ({raw_sql}) AS partial_days
     """  # noqa: S608 - both parts are compiled by the ORM, every value is a parameter
+    sql = (_COMBINED_PG if connection.vendor == "postgresql" else _COMBINED_PORTABLE).format(
+        parts=parts
+    )
     result: dict = {}
     with connection.cursor() as cursor:
         cursor.execute(sql, (*days_params, *raw_params))
@@ -151,6 +141,34 @@ def window_stats(metrics: list[Metric], now: datetime, *, filtered: bool) -> dic
     if last_metrics:
         with_last(result, _last_values(last_metrics, splits))
     return result
+
+
+# Per metric and cohort: count, sum, M2 of the union of the parts, and how many parts could
+# not be summed. On PostgreSQL in one pass, by the aggregate of migration 0016 (Chan's
+# pairwise merge, in C); a part's NULL sum is counted, and merged as zero, since the merge
+# refuses a NULL.
+_COMBINED_PG = """
+    SELECT metric_id, cohort, CAST(n AS BIGINT), moments[2], moments[3], unsummed FROM (
+        SELECT metric_id, cohort, SUM(n) AS n,
+            gantry_moments(ARRAY[n, COALESCE(s, 0), COALESCE(m2, 0)]::float8[]) AS moments,
+            SUM(CASE WHEN s IS NULL THEN 1 ELSE 0 END) AS unsummed
+        FROM ({parts}) AS parts GROUP BY metric_id, cohort
+    ) AS combined
+"""
+# Elsewhere in plain SQL: each group's mean first, then each part's deviation from it (two
+# hash aggregates and a hash join, where a window function would sort every part).
+_COMBINED_PORTABLE = """
+    WITH parts AS ({parts}),
+    groups AS (
+        SELECT metric_id, cohort, CAST(SUM(n) AS BIGINT) AS n,
+            SUM(s) AS s, SUM(CASE WHEN s IS NULL THEN 1 ELSE 0 END) AS unsummed
+        FROM parts GROUP BY metric_id, cohort
+    )
+    SELECT g.metric_id, g.cohort, g.n, g.s,
+        SUM(p.m2 + p.n * (p.s / p.n - g.s / g.n) * (p.s / p.n - g.s / g.n)), g.unsummed
+    FROM parts p JOIN groups g ON g.metric_id = p.metric_id AND g.cohort = p.cohort
+    GROUP BY g.metric_id, g.cohort, g.n, g.s, g.unsummed
+"""
 
 
 def with_last(stats: dict, last: dict) -> None:

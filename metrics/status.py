@@ -13,10 +13,12 @@ snapshot with the verdict `error` and the message; every other metric is compute
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 from collections import namedtuple
 from collections.abc import Iterable
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import NamedTuple
@@ -67,6 +69,23 @@ def min_observations() -> int:
     return getattr(settings, "GANTRY_MIN_OBSERVATIONS", 5)
 
 
+@contextmanager
+def _collector_paused():
+    """Pause Python's cycle collector while a whole portfolio's rows are built and written:
+    the 100,000-odd objects of a full recompute, none of them in a reference cycle and all
+    freed on return, otherwise set off some 300 collections (about 0.14 s of a 2 s
+    recompute) that find nothing to collect."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+@_collector_paused()
 def recompute(*, metric_ids: Iterable[int] | None = None, now: datetime | None = None) -> int:
     """Compute a snapshot for each metric (all when `metric_ids` is None); returns how many."""
     now = now or timezone.now()
@@ -78,25 +97,7 @@ def recompute(*, metric_ids: Iterable[int] | None = None, now: datetime | None =
         return 0
     window_stats, failed = _gather(metrics, now, filtered=metric_ids is not None)
     stale = _stale_initiatives(None if metric_ids is None else {m.initiative_id for m in metrics})
-    needed = min_observations()
-    snapshots = []
-    for metric in metrics:
-        if metric.pk in failed:
-            snapshots.append(failure(metric, failed[metric.pk], now=now))
-            continue
-        try:
-            snapshot = evaluate(
-                metric,
-                window_stats.get((metric.pk, Cohort.PILOT), CohortStats()),
-                window_stats.get((metric.pk, Cohort.BASELINE), CohortStats()),
-                now=now,
-                stale=metric.initiative_id in stale,
-                min_count=needed,
-            )
-        except (ArithmeticError, ValueError) as exc:
-            log.exception("metric %s could not be evaluated", metric.pk)
-            snapshot = failure(metric, str(exc), now=now)
-        snapshots.append(snapshot)
+    snapshots = _judge(metrics, window_stats, failed, stale, now=now)
     with transaction.atomic():
         ids = _insert_snapshots(snapshots)
         target = Metric.objects.all()
@@ -114,6 +115,34 @@ def recompute(*, metric_ids: Iterable[int] | None = None, now: datetime | None =
         if moved:
             events.emit(*verdict_changes(Metric.objects.filter(pk__in=moved)))
     return len(snapshots)
+
+
+def _judge(metrics, window_stats: dict, failed: dict, stale: set, *, now) -> list[SnapshotRow]:
+    """Each metric's snapshot from its window statistics: `failure` for a metric the
+    database could not aggregate or that could not be judged, `evaluate` for the others."""
+    needed = min_observations()
+    snapshots = []
+    for metric in metrics:
+        if metric.pk in failed:
+            snapshots.append(failure(metric, failed[metric.pk], now=now))
+            continue
+        try:
+            snapshot = evaluate(
+                metric,
+                window_stats.get((metric.pk, Cohort.PILOT), NO_DATA),
+                window_stats.get((metric.pk, Cohort.BASELINE), NO_DATA),
+                now=now,
+                stale=metric.initiative_id in stale,
+                min_count=needed,
+            )
+        except (ArithmeticError, ValueError) as exc:
+            log.exception("metric %s could not be evaluated", metric.pk)
+            snapshot = failure(metric, str(exc), now=now)
+        snapshots.append(snapshot)
+    return snapshots
+
+
+NO_DATA = CohortStats()
 
 
 # Verdicts that say something about the initiative. "Stale" and "insufficient data" say
@@ -173,7 +202,10 @@ def _point_at_newest(
 
     On PostgreSQL the snapshots just written know their ids, so each metric moves to its
     new snapshot unless the one it points at is newer: one UPDATE joined by primary keys
-    instead of a search of every metric's history.
+    instead of a search of every metric's history. The snapshot held is looked up by a
+    scalar subquery, one primary-key probe per metric: written as NOT EXISTS, the planner
+    made it an anti join that read the whole snapshot history (0.36 s at 800,000 snapshots,
+    growing with every recompute, against 0.09 s).
     """
     held = dict(target.order_by("pk").select_for_update().values_list("pk", "latest_verdict"))
     if connection.vendor == "postgresql" and all(ids):
@@ -185,10 +217,10 @@ def _point_at_newest(
                 SET latest_snapshot_id = u.snapshot_id, latest_verdict = u.verdict
                 FROM unnest(%(metrics)s::bigint[], %(snapshots)s::bigint[], %(verdicts)s::text[])
                     AS u(metric_id, snapshot_id, verdict)
-                WHERE m.id = u.metric_id AND NOT EXISTS (
-                    SELECT 1 FROM {history} AS held WHERE held.id = m.latest_snapshot_id
-                    AND (held.computed_at, held.id) > (%(now)s, u.snapshot_id)
-                )
+                WHERE m.id = u.metric_id AND COALESCE((
+                    SELECT (held.computed_at, held.id) <= (%(now)s, u.snapshot_id)
+                    FROM {history} AS held WHERE held.id = m.latest_snapshot_id
+                ), TRUE)
                 """,  # noqa: S608 - the table names are ours, every value is a parameter
                 {
                     "metrics": [s.metric_id for s in snapshots],

@@ -296,6 +296,37 @@ def test_on_postgresql_the_overflow_is_the_database_s_and_is_named(initiative, r
     assert summary.startswith("could not be computed: value out of range: overflow.")
 
 
+def test_an_overflow_in_the_whole_days_rollups_is_contained_to_its_metric(
+    initiative, require_postgres
+):
+    """Rows on whole days past are read from the daily rollups, merged per metric by the
+    database: a day whose sums could not be kept (values beyond the bound, so NULL) is an
+    error on that metric alone, as the same rows are when read raw."""
+    now = timezone.now()
+    feed = DataFeedFactory(initiative=initiative)
+    good = _with_data(initiative, feed, "good", now)
+    bad = MetricFactory(initiative=initiative, is_primary=False, name="bad", slug="bad")
+    Observation.objects.bulk_create(
+        Observation(
+            metric=bad,
+            feed=feed,
+            cohort=cohort,
+            observed_at=now - timedelta(days=days_ago, seconds=n),
+            value=value,
+        )
+        for days_ago in (2, 3, 4)
+        for n, value in enumerate([1e160, -1e160])
+        for cohort in (Cohort.PILOT, Cohort.BASELINE)
+    )
+
+    assert status.recompute(now=now) == Metric.objects.count()
+
+    snapshot = Metric.objects.get(pk=bad.pk).latest_snapshot
+    assert snapshot.verdict == Verdict.ERROR
+    assert snapshot.summary.startswith("could not be computed: value out of range: overflow")
+    assert Metric.objects.get(pk=good.pk).latest_snapshot.verdict == Verdict.MEETING
+
+
 def test_a_failing_aggregation_is_narrowed_down_by_halves_not_retried_per_metric(initiative):
     now = timezone.now()
     feed = DataFeedFactory(initiative=initiative)

@@ -527,3 +527,45 @@ def test_recompute_reads_each_initiative_s_feeds_only(now):
     status.recompute(now=now)
     assert snapshot_of(one.metrics.get()).verdict == Verdict.STALE
     assert snapshot_of(other.metrics.get()).verdict == Verdict.INSUFFICIENT_DATA
+
+
+# The cycle collector, paused while a recompute builds and writes its rows ------------------
+def test_recompute_judges_with_the_cycle_collector_paused_and_restarts_it(metric, monkeypatch):
+    import gc
+
+    seen = []
+    judge = status._judge
+
+    def watched(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return judge(*args, **kwargs)
+
+    monkeypatch.setattr(status, "_judge", watched)
+    assert gc.isenabled()
+    assert status.recompute() == 1
+    assert seen == [False]
+    assert gc.isenabled()
+
+
+def test_the_cycle_collector_restarts_when_a_recompute_fails(metric, monkeypatch):
+    import gc
+
+    def broken(snapshots):
+        raise RuntimeError("the snapshot table is gone")
+
+    monkeypatch.setattr(status, "_insert_snapshots", broken)
+    with pytest.raises(RuntimeError):
+        status.recompute()
+    assert gc.isenabled()
+    assert not MetricSnapshot.objects.exists()
+
+
+def test_a_caller_that_paused_the_cycle_collector_finds_it_still_paused(metric):
+    import gc
+
+    gc.disable()
+    try:
+        assert status.recompute() == 1
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
