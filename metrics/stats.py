@@ -65,7 +65,8 @@ def welch_confidence(
 
     None, None with fewer than `min_count` observations in either cohort: never a guess.
     """
-    if pilot.count < max(min_count, 2) or baseline.count < max(min_count, 2):
+    least = min_count if min_count > 2 else 2
+    if pilot.count < least or baseline.count < least:
         return None, None
     sd_p, sd_b = pilot.stddev or 0.0, baseline.stddev or 0.0
     if sd_p == 0 and sd_b == 0:

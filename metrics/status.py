@@ -215,17 +215,22 @@ def _point_at_newest(
                 f"""
                 UPDATE {table} AS m
                 SET latest_snapshot_id = u.snapshot_id, latest_verdict = u.verdict
-                FROM unnest(%(metrics)s::bigint[], %(snapshots)s::bigint[], %(verdicts)s::text[])
-                    AS u(metric_id, snapshot_id, verdict)
+                FROM unnest(
+                    string_to_array(%(metrics)s, ',')::bigint[],
+                    string_to_array(%(snapshots)s, ',')::bigint[],
+                    string_to_array(%(verdicts)s, ',')
+                ) AS u(metric_id, snapshot_id, verdict)
                 WHERE m.id = u.metric_id AND COALESCE((
                     SELECT (held.computed_at, held.id) <= (%(now)s, u.snapshot_id)
                     FROM {history} AS held WHERE held.id = m.latest_snapshot_id
                 ), TRUE)
                 """,  # noqa: S608 - the table names are ours, every value is a parameter
+                # Each list as one comma-separated string: psycopg quotes a list element by
+                # element in Python (0.02 s of this statement's 0.14 s at 20,000 metrics).
                 {
-                    "metrics": [s.metric_id for s in snapshots],
-                    "snapshots": ids,
-                    "verdicts": [s.verdict for s in snapshots],
+                    "metrics": ",".join([str(s.metric_id) for s in snapshots]),
+                    "snapshots": ",".join(map(str, ids)),
+                    "verdicts": ",".join([s.verdict for s in snapshots]),
                     "now": now,
                 },
             )
@@ -396,15 +401,12 @@ def evaluate(
             if figure is not None and not math.isfinite(figure):
                 raise ArithmeticError("an aggregate of the window is not a finite number")
     days = metric.comparison_window_days
+    aggregation, higher = metric.aggregation, metric.higher_is_better
     needed = min_observations() if min_count is None else min_count
     comparison = compare(
-        pilot,
-        baseline,
-        aggregation=metric.aggregation,
-        higher_is_better=metric.higher_is_better,
-        min_count=needed,
+        pilot, baseline, aggregation=aggregation, higher_is_better=higher, min_count=needed
     )
-    value = pilot.value(metric.aggregation)
+    value = pilot.value(aggregation)
     threshold = None if metric.ship_threshold is None else float(metric.ship_threshold)
     if stale:
         verdict = Verdict.STALE
@@ -419,7 +421,7 @@ def evaluate(
         verdict = Verdict.INSUFFICIENT_DATA
         summary = "No ship threshold is set, so the pilot cannot be judged."
     else:
-        meets = value >= threshold if metric.higher_is_better else value <= threshold
+        meets = value >= threshold if higher else value <= threshold
         verdict = Verdict.MEETING if meets else Verdict.BELOW
         summary = describe(metric, pilot, baseline, comparison, meets=meets)
     return SnapshotRow(
@@ -429,7 +431,7 @@ def evaluate(
         window_end=now,
         pilot_value=value,
         pilot_count=pilot.count,
-        baseline_value=baseline.value(metric.aggregation),
+        baseline_value=baseline.value(aggregation),
         baseline_count=baseline.count,
         lift=comparison.lift,
         mean_lift=comparison.mean_lift,
@@ -441,7 +443,10 @@ def evaluate(
         confidence=comparison.confidence,
         verdict=verdict,
         summary=summary[:300],
-        **_definition(metric),
+        # What the snapshot records of the definition it was judged against.
+        ship_threshold=threshold,
+        aggregation=aggregation,
+        direction=metric.direction,
     )
 
 
