@@ -117,6 +117,9 @@ def recompute(*, metric_ids: Iterable[int] | None = None, now: datetime | None =
     return len(snapshots)
 
 
+NO_DATA = CohortStats()  # of a cohort without observations in the window
+
+
 def _judge(metrics, window_stats: dict, failed: dict, stale: set, *, now) -> list[SnapshotRow]:
     """Each metric's snapshot from its window statistics: `failure` for a metric the
     database could not aggregate or that could not be judged, `evaluate` for the others."""
@@ -140,9 +143,6 @@ def _judge(metrics, window_stats: dict, failed: dict, stale: set, *, now) -> lis
             snapshot = failure(metric, str(exc), now=now)
         snapshots.append(snapshot)
     return snapshots
-
-
-NO_DATA = CohortStats()
 
 
 # Verdicts that say something about the initiative. "Stale" and "insufficient data" say
@@ -443,10 +443,7 @@ def evaluate(
         confidence=comparison.confidence,
         verdict=verdict,
         summary=summary[:300],
-        # What the snapshot records of the definition it was judged against.
-        ship_threshold=threshold,
-        aggregation=aggregation,
-        direction=metric.direction,
+        **_definition(metric),
     )
 
 
