@@ -131,7 +131,14 @@ def test_each_rollup_is_the_aggregate_of_its_day(portfolio):
     ],
     ids=["afternoon", "midnight", "just-before-midnight", "days-ago"],
 )
-def test_recompute_from_rollups_gives_the_raw_aggregate_s_figures(portfolio, now):
+@pytest.mark.parametrize("merge", ["one-pass", "portable"])
+def test_recompute_from_rollups_gives_the_raw_aggregate_s_figures(
+    portfolio, now, merge, monkeypatch
+):
+    """Either merge of the parts: PostgreSQL's one pass (gantry_moments), and the plain SQL
+    that other databases run, here run on PostgreSQL too so that neither goes untested."""
+    if merge == "portable":
+        monkeypatch.setattr(rollups, "_COMBINED_PG", rollups._COMBINED_PORTABLE)
     metrics = list(Metric.objects.all())
     for filtered in (False, True):
         from_rollups = rollups.window_stats(metrics, now, filtered=filtered)
